@@ -1,0 +1,53 @@
+//! Keyed pseudo-random functions addressable per (context, token).
+//!
+//! A PRF here is a two-stage function: [`Prf::absorb`] turns the `h` context token ids into a
+//! small state (once per step or scored position), and [`Prf::word`] maps (state, candidate token)
+//! to a 64-bit word. Because the word of token `v` depends on nothing but (key, context, v), a
+//! full-vocabulary pass, a top-k pass and the detector see identical values by construction.
+//!
+//! Schemes never look inside a PRF: they read [`Prf::word`] (bits, e.g. tournament g-values)
+//! and [`Prf::uniform`] (a uniform in (0, 1)). New PRFs — for instance to detect another
+//! system's watermark — implement this trait and every scheme runs on them unchanged.
+
+mod native;
+
+pub use native::{Aes128Prf, NATIVE_PRF_ID};
+
+/// A keyed PRF over (context, token).
+///
+/// Implementations must be deterministic and identical on every platform.
+pub trait Prf: Send + Sync {
+    /// State after absorbing one context (cheap to copy).
+    type State: Copy + Send + Sync;
+
+    /// Versioned identifier written into profiles (e.g. `provmark-aes128-v1`).
+    fn id(&self) -> &'static str;
+
+    /// Absorbs the context, oldest token first. `context.len()` is the profile's context width.
+    fn absorb(&self, context: &[u32]) -> Self::State;
+
+    /// The keyed word of `token` under an absorbed context.
+    fn word(&self, state: &Self::State, token: u32) -> u64;
+
+    /// Words of many candidates under one context; `out.len()` must equal `tokens.len()`.
+    /// Implementations may override this with a pipelined version; results must equal
+    /// [`Prf::word`] element by element.
+    fn words(&self, state: &Self::State, tokens: &[u32], out: &mut [u64]) {
+        for (o, &t) in out.iter_mut().zip(tokens) {
+            *o = self.word(state, t);
+        }
+    }
+
+    /// Maps a word to a uniform variate strictly inside (0, 1).
+    ///
+    /// The default takes the top 53 bits: `((w >> 11) + 0.5) · 2^-53`.
+    fn uniform(&self, word: u64) -> f64 {
+        word_to_uniform(word)
+    }
+}
+
+/// `((w >> 11) + 0.5) · 2^-53`: a uniform in (0, 1) that is never 0 or 1.
+#[inline]
+pub fn word_to_uniform(word: u64) -> f64 {
+    ((word >> 11) as f64 + 0.5) * (1.0 / 9_007_199_254_740_992.0)
+}

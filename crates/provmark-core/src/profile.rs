@@ -1,0 +1,320 @@
+//! The watermark profile: one JSON file binding the secret to every parameter detection needs.
+//!
+//! ```json
+//! {
+//!   "format": "provmark-profile",
+//!   "version": 1,
+//!   "key_id": "3f2a…",
+//!   "secret": "<64 hex digits>",
+//!   "prf": "provmark-aes128-v1",
+//!   "scheme": {"kind": "green", "gamma": 0.25, "delta": 2.0},
+//!   "context_width": 2,
+//!   "skip_repeated_contexts": true,
+//!   "tokenizer": {"kind": "tiktoken", "encoding": "o200k_base"}
+//! }
+//! ```
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::{CoreError, Result};
+use crate::keys::{KeyId, SecretKey};
+use crate::prf::{Aes128Prf, NATIVE_PRF_ID};
+use crate::scheme::{validate_context_width, Scheme, Watermark};
+
+/// The `format` tag of every profile file.
+pub const PROFILE_FORMAT: &str = "provmark-profile";
+/// The highest profile format version this build reads and the one it writes.
+pub const PROFILE_VERSION: u32 = 1;
+
+/// Which tokenizer the watermarked model used; detection refuses any other.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum TokenizerSpec {
+    /// An OpenAI encoding bundled with provmark (`o200k_base`, `cl100k_base`).
+    Tiktoken {
+        /// Encoding name.
+        encoding: String,
+    },
+    /// A Hugging Face `tokenizer.json`, identified by the SHA-256 of the file's bytes.
+    HuggingFace {
+        /// Lowercase hex SHA-256 of the file.
+        sha256: String,
+        /// Vocabulary size including added tokens.
+        vocab_size: u32,
+    },
+}
+
+impl TokenizerSpec {
+    /// The default: OpenAI `o200k_base`.
+    pub fn default_openai() -> Self {
+        TokenizerSpec::Tiktoken {
+            encoding: "o200k_base".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for TokenizerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenizerSpec::Tiktoken { encoding } => write!(f, "{encoding}"),
+            TokenizerSpec::HuggingFace { sha256, vocab_size } => {
+                write!(f, "tokenizer.json sha256:{} ({vocab_size} tokens)", &sha256[..sha256.len().min(16)])
+            }
+        }
+    }
+}
+
+/// A loaded or freshly generated watermark profile.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    key_id: KeyId,
+    secret: SecretKey,
+    /// PRF identifier (`provmark-aes128-v1`).
+    pub prf: String,
+    /// Scheme and parameters.
+    pub scheme: Scheme,
+    /// Context width h.
+    pub context_width: usize,
+    /// Whether generation skips repeated contexts (first occurrence watermarked, repeats
+    /// sampled normally).
+    pub skip_repeated_contexts: bool,
+    /// The tokenizer the watermarked model uses.
+    pub tokenizer: TokenizerSpec,
+}
+
+/// Something the caller should tell the user about but that does not stop loading.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProfileWarning {
+    /// The file can be read by users other than its owner.
+    ReadableByOthers {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+impl std::fmt::Display for ProfileWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProfileWarning::ReadableByOthers { path, mode } => write!(
+                f,
+                "{}: profile is readable by other users (mode {:o}); run chmod 600 on it",
+                path.display(),
+                mode & 0o777
+            ),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    format: String,
+    version: u32,
+    key_id: KeyId,
+    secret: String,
+    prf: String,
+    scheme: Scheme,
+    context_width: usize,
+    skip_repeated_contexts: bool,
+    tokenizer: TokenizerSpec,
+}
+
+#[derive(Deserialize)]
+struct VersionProbe {
+    format: Option<String>,
+    version: Option<u32>,
+}
+
+impl Profile {
+    /// Creates a profile with a fresh secret from the OS RNG.
+    pub fn generate(scheme: Scheme, context_width: usize, tokenizer: TokenizerSpec) -> Result<Self> {
+        Self::from_secret(SecretKey::generate()?, scheme, context_width, tokenizer)
+    }
+
+    /// Creates a profile around a known secret (tests, demos, imports).
+    pub fn from_secret(
+        secret: SecretKey,
+        scheme: Scheme,
+        context_width: usize,
+        tokenizer: TokenizerSpec,
+    ) -> Result<Self> {
+        scheme.validate()?;
+        validate_context_width(context_width)?;
+        Ok(Profile {
+            key_id: secret.key_id(),
+            secret,
+            prf: NATIVE_PRF_ID.to_string(),
+            scheme,
+            context_width,
+            skip_repeated_contexts: true,
+            tokenizer,
+        })
+    }
+
+    /// The public key id.
+    pub fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+
+    /// The master secret. Never print or log it.
+    pub fn secret(&self) -> &SecretKey {
+        &self.secret
+    }
+
+    /// The stream key for detection or embedding: the master secret, or an account's subkey.
+    pub fn stream_key(&self, account: Option<&str>) -> SecretKey {
+        match account {
+            None => self.secret.clone(),
+            Some(a) => self.secret.account_key(a),
+        }
+    }
+
+    /// The keyed scheme for the master key (`None`) or one account. Derivation runs once here;
+    /// nothing is derived per token.
+    pub fn watermark(&self, account: Option<&str>) -> Watermark<Aes128Prf> {
+        let prf = Aes128Prf::new(&self.stream_key(account), self.context_width);
+        Watermark::new(prf, self.scheme, self.context_width).expect("profile parameters were validated")
+    }
+
+    /// Serialises to pretty JSON (contains the secret).
+    pub fn to_json(&self) -> Zeroizing<String> {
+        let file = ProfileFile {
+            format: PROFILE_FORMAT.into(),
+            version: PROFILE_VERSION,
+            key_id: self.key_id.clone(),
+            secret: hex::encode(self.secret.expose_bytes()),
+            prf: self.prf.clone(),
+            scheme: self.scheme,
+            context_width: self.context_width,
+            skip_repeated_contexts: self.skip_repeated_contexts,
+            tokenizer: self.tokenizer.clone(),
+        };
+        let mut s = serde_json::to_string_pretty(&file).expect("profile serialises");
+        s.push('\n');
+        Zeroizing::new(s)
+    }
+
+    /// Parses profile JSON. `origin` names the source in errors.
+    pub fn from_json(text: &str, origin: &Path) -> Result<Self> {
+        let malformed = |reason: String| CoreError::MalformedProfile {
+            path: origin.to_path_buf(),
+            reason,
+        };
+        // Probe format and version first so a future file gets a version error, not a field error.
+        let probe: VersionProbe = serde_json::from_str(text).map_err(|e| malformed(redact(&e)))?;
+        if probe.format.as_deref() != Some(PROFILE_FORMAT) {
+            return Err(malformed(format!("not a provmark profile (missing \"format\": \"{PROFILE_FORMAT}\")")));
+        }
+        match probe.version {
+            None => return Err(malformed("missing field `version`".into())),
+            Some(v) if v > PROFILE_VERSION => {
+                return Err(CoreError::FutureVersion {
+                    path: origin.to_path_buf(),
+                    found: v,
+                    supported: PROFILE_VERSION,
+                })
+            }
+            Some(0) => return Err(malformed("version 0 is not a valid profile version".into())),
+            Some(_) => {}
+        }
+        let file: ProfileFile = serde_json::from_str(text).map_err(|e| malformed(redact(&e)))?;
+        let raw = Zeroizing::new(hex::decode(file.secret.trim()).map_err(|_| malformed("`secret` is not hex".into()))?);
+        let bytes: [u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| malformed(format!("`secret` must be 32 bytes, found {}", raw.len())))?;
+        let secret = SecretKey::from_bytes(bytes);
+        if secret.key_id() != file.key_id {
+            return Err(malformed("`key_id` does not match `secret` (file altered or truncated)".into()));
+        }
+        if file.prf != NATIVE_PRF_ID {
+            return Err(malformed(format!("unknown PRF `{}`", file.prf)));
+        }
+        file.scheme.validate()?;
+        validate_context_width(file.context_width)?;
+        Ok(Profile {
+            key_id: file.key_id,
+            secret,
+            prf: file.prf,
+            scheme: file.scheme,
+            context_width: file.context_width,
+            skip_repeated_contexts: file.skip_repeated_contexts,
+            tokenizer: file.tokenizer,
+        })
+    }
+
+    /// Loads a profile file; returns warnings (e.g. a file readable by others) beside it.
+    pub fn load(path: &Path) -> Result<(Self, Vec<ProfileWarning>)> {
+        let io = |source| CoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
+        let mut warnings = Vec::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                warnings.push(ProfileWarning::ReadableByOthers {
+                    path: path.to_path_buf(),
+                    mode,
+                });
+            }
+        }
+        Ok((Self::from_json(&text, path)?, warnings))
+    }
+
+    /// Writes the profile to a new file with mode 0600; refuses to overwrite.
+    pub fn save_new(&self, path: &Path) -> Result<()> {
+        let io = |source| CoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                CoreError::Exists(path.to_path_buf())
+            } else {
+                io(e)
+            }
+        })?;
+        f.write_all(self.to_json().as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        Ok(())
+    }
+}
+
+/// serde_json errors may quote input fragments; keep only the category and position so a
+/// secret can never leak through an error message.
+fn redact(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Io => "I/O error",
+        Category::Syntax => "invalid JSON",
+        Category::Data => "unexpected or missing field",
+        Category::Eof => "file is truncated",
+    };
+    let msg = e.to_string();
+    // Data errors name fields ("missing field `x`", "unknown variant `y`"): keep those words
+    // only when they do not quote string values.
+    if matches!(e.classify(), Category::Data) && (msg.starts_with("missing field") || msg.starts_with("unknown field")) {
+        let head = msg.split(" at line").next().unwrap_or(what);
+        return format!("{head} (line {}, column {})", e.line(), e.column());
+    }
+    format!("{what} at line {}, column {}", e.line(), e.column())
+}
