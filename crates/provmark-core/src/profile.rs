@@ -46,6 +46,9 @@ pub enum TokenizerSpec {
         sha256: String,
         /// Vocabulary size including added tokens.
         vocab_size: u32,
+        /// Where keygen found the file: a hint for `check`/`scan`, which verify the hash.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
     },
 }
 
@@ -62,7 +65,7 @@ impl std::fmt::Display for TokenizerSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TokenizerSpec::Tiktoken { encoding } => write!(f, "{encoding}"),
-            TokenizerSpec::HuggingFace { sha256, vocab_size } => {
+            TokenizerSpec::HuggingFace { sha256, vocab_size, .. } => {
                 write!(f, "tokenizer.json sha256:{} ({vocab_size} tokens)", &sha256[..sha256.len().min(16)])
             }
         }

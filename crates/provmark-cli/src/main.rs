@@ -1,0 +1,4 @@
+//! The `provmark` binary.
+#![forbid(unsafe_code)]
+
+fn main() {}
