@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{CoreError, Result};
 use crate::keys::{KeyId, SecretKey};
-use crate::prf::{Aes128Prf, NATIVE_PRF_ID};
+use crate::prf::{Aes128Prf, AnyPrf, NATIVE_PRF_ID};
 use crate::scheme::{validate_context_width, Scheme, Watermark};
 
 /// The `format` tag of every profile file.
@@ -182,8 +182,8 @@ impl Profile {
 
     /// The keyed scheme for the master key (`None`) or one account. Derivation runs once here;
     /// nothing is derived per token.
-    pub fn watermark(&self, account: Option<&str>) -> Watermark<Aes128Prf> {
-        let prf = Aes128Prf::new(&self.stream_key(account), self.context_width);
+    pub fn watermark(&self, account: Option<&str>) -> Watermark<AnyPrf> {
+        let prf = AnyPrf::Native(Aes128Prf::new(&self.stream_key(account), self.context_width));
         Watermark::new(prf, self.scheme, self.context_width).expect("profile parameters were validated")
     }
 

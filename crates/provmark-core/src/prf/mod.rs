@@ -9,8 +9,10 @@
 //! and [`Prf::uniform`] (a uniform in (0, 1)). New PRFs — for instance to detect another
 //! system's watermark — implement this trait and every scheme runs on them unchanged.
 
+mod any;
 mod native;
 
+pub use any::{AnyPrf, AnyState};
 pub use native::{Aes128Prf, NATIVE_PRF_ID};
 
 /// A keyed PRF over (context, token).

@@ -1,0 +1,1 @@
+//! Exact upper-tail probabilities (binomial, gamma) in log space.
