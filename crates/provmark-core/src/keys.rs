@@ -53,7 +53,8 @@ impl SecretKey {
 
     /// `HMAC-SHA256(self, "provmark/v1/" ‖ label ‖ 0x00 ‖ data)`.
     pub fn derive(&self, label: &str, data: &[u8]) -> SecretKey {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(KDF_PREFIX);
         mac.update(label.as_bytes());
         mac.update(&[0u8]);

@@ -65,8 +65,14 @@ impl std::fmt::Display for TokenizerSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TokenizerSpec::Tiktoken { encoding } => write!(f, "{encoding}"),
-            TokenizerSpec::HuggingFace { sha256, vocab_size, .. } => {
-                write!(f, "tokenizer.json sha256:{} ({vocab_size} tokens)", &sha256[..sha256.len().min(16)])
+            TokenizerSpec::HuggingFace {
+                sha256, vocab_size, ..
+            } => {
+                write!(
+                    f,
+                    "tokenizer.json sha256:{} ({vocab_size} tokens)",
+                    &sha256[..sha256.len().min(16)]
+                )
             }
         }
     }
@@ -138,7 +144,11 @@ struct VersionProbe {
 
 impl Profile {
     /// Creates a profile with a fresh secret from the OS RNG.
-    pub fn generate(scheme: Scheme, context_width: usize, tokenizer: TokenizerSpec) -> Result<Self> {
+    pub fn generate(
+        scheme: Scheme,
+        context_width: usize,
+        tokenizer: TokenizerSpec,
+    ) -> Result<Self> {
         Self::from_secret(SecretKey::generate()?, scheme, context_width, tokenizer)
     }
 
@@ -183,8 +193,12 @@ impl Profile {
     /// The keyed scheme for the master key (`None`) or one account. Derivation runs once here;
     /// nothing is derived per token.
     pub fn watermark(&self, account: Option<&str>) -> Watermark<AnyPrf> {
-        let prf = AnyPrf::Native(Aes128Prf::new(&self.stream_key(account), self.context_width));
-        Watermark::new(prf, self.scheme, self.context_width).expect("profile parameters were validated")
+        let prf = AnyPrf::Native(Aes128Prf::new(
+            &self.stream_key(account),
+            self.context_width,
+        ));
+        Watermark::new(prf, self.scheme, self.context_width)
+            .expect("profile parameters were validated")
     }
 
     /// Serialises to pretty JSON (contains the secret).
@@ -214,7 +228,9 @@ impl Profile {
         // Probe format and version first so a future file gets a version error, not a field error.
         let probe: VersionProbe = serde_json::from_str(text).map_err(|e| malformed(redact(&e)))?;
         if probe.format.as_deref() != Some(PROFILE_FORMAT) {
-            return Err(malformed(format!("not a provmark profile (missing \"format\": \"{PROFILE_FORMAT}\")")));
+            return Err(malformed(format!(
+                "not a provmark profile (missing \"format\": \"{PROFILE_FORMAT}\")"
+            )));
         }
         match probe.version {
             None => return Err(malformed("missing field `version`".into())),
@@ -229,14 +245,18 @@ impl Profile {
             Some(_) => {}
         }
         let file: ProfileFile = serde_json::from_str(text).map_err(|e| malformed(redact(&e)))?;
-        let raw = Zeroizing::new(hex::decode(file.secret.trim()).map_err(|_| malformed("`secret` is not hex".into()))?);
+        let raw = Zeroizing::new(
+            hex::decode(file.secret.trim()).map_err(|_| malformed("`secret` is not hex".into()))?,
+        );
         let bytes: [u8; 32] = raw
             .as_slice()
             .try_into()
             .map_err(|_| malformed(format!("`secret` must be 32 bytes, found {}", raw.len())))?;
         let secret = SecretKey::from_bytes(bytes);
         if secret.key_id() != file.key_id {
-            return Err(malformed("`key_id` does not match `secret` (file altered or truncated)".into()));
+            return Err(malformed(
+                "`key_id` does not match `secret` (file altered or truncated)".into(),
+            ));
         }
         if file.prf != NATIVE_PRF_ID {
             return Err(malformed(format!("unknown PRF `{}`", file.prf)));
@@ -315,7 +335,9 @@ fn redact(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     // Data errors name fields ("missing field `x`", "unknown variant `y`"): keep those words
     // only when they do not quote string values.
-    if matches!(e.classify(), Category::Data) && (msg.starts_with("missing field") || msg.starts_with("unknown field")) {
+    if matches!(e.classify(), Category::Data)
+        && (msg.starts_with("missing field") || msg.starts_with("unknown field"))
+    {
         let head = msg.split(" at line").next().unwrap_or(what);
         return format!("{head} (line {}, column {})", e.line(), e.column());
     }

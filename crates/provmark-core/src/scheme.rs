@@ -51,10 +51,16 @@ impl Scheme {
         match *self {
             Scheme::Green { gamma, delta } => {
                 if !(gamma > 0.0 && gamma < 1.0) {
-                    return Err(CoreError::param("gamma", format!("{gamma} is not in (0, 1)")));
+                    return Err(CoreError::param(
+                        "gamma",
+                        format!("{gamma} is not in (0, 1)"),
+                    ));
                 }
                 if !(delta.is_finite() && delta >= 0.0) {
-                    return Err(CoreError::param("delta", format!("{delta} is not a finite number ≥ 0")));
+                    return Err(CoreError::param(
+                        "delta",
+                        format!("{delta} is not a finite number ≥ 0"),
+                    ));
                 }
                 Ok(())
             }

@@ -35,7 +35,9 @@ pub struct Aes128Prf {
 
 impl std::fmt::Debug for Aes128Prf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Aes128Prf").field("width", &self.width).finish_non_exhaustive()
+        f.debug_struct("Aes128Prf")
+            .field("width", &self.width)
+            .finish_non_exhaustive()
     }
 }
 
