@@ -1,3 +1,336 @@
-//! Tokenizers for provmark: bundled OpenAI encodings and Hugging Face tokenizer.json, bound to a profile's tokenizer identity
+//! Tokenizers for provmark: bundled OpenAI encodings and Hugging Face `tokenizer.json`, bound to a
+//! profile's tokenizer identity.
+//!
+//! A watermark lives on token ids, so detection must split text exactly as the watermarked model did.
+//! [`Tokenizer`] is the one type the rest of provmark uses:
+//!
+//! * [`Tokenizer::openai`] — `o200k_base` or `cl100k_base`, bundled in the binary (no file, no network).
+//!   Backed by the `bpe-openai` crate, the fastest implementation we measured whose ids are identical to
+//!   OpenAI's tiktoken (`tests/equivalence.rs` compares it with `tiktoken-rs` on real corpora and
+//!   adversarial strings).
+//! * [`Tokenizer::from_file`] — any Hugging Face `tokenizer.json` (the `tokenizers` crate, no hub
+//!   access). Identified by the SHA-256 of the file's bytes and its vocabulary size.
+//! * [`Tokenizer::for_profile`] — loads what a profile names and **verifies** the identity: a
+//!   different file is an error naming both identities, never a silent non-detection.
+//!
+//! # Special-token text in the input
+//!
+//! Text that spells a special token (`<|endoftext|>`, `<|endofprompt|>`, …; for Hugging Face every
+//! added token) is encoded as that special id — tiktoken's `allowed_special="all"` behaviour, and
+//! what `tokenizers` does for added tokens anyway. Reasons: (1) such text is a format artefact of
+//! the serving stack (a rendered end-of-text marker), not model-chosen content, and mapping it to
+//! the special id lets the detector skip it (see [`Tokenizer::is_special`]) instead of scoring
+//! `<|`, `endoftext`, `|>` as if the model had generated them; (2) both backends then behave alike;
+//! (3) a chat transcript pasted with its markers tokenizes as the model saw it. The cost: a text
+//! that *discusses* the marker literally loses those few tokens from scoring, which can only make a
+//! test more conservative.
+//!
+//! # Example
+//!
+//! ```
+//! use provmark_tokenize::Tokenizer;
+//!
+//! let tok = Tokenizer::openai("o200k_base")?;
+//! let ids = tok.encode("Hello, world!<|endoftext|>");
+//! assert!(tok.is_special(*ids.last().unwrap()));
+//! assert_eq!(tok.decode(&ids)?, "Hello, world!<|endoftext|>");
+//! # Ok::<(), provmark_tokenize::TokenizeError>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod hf;
+mod openai;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+pub use provmark_core::TokenizerSpec;
+
+/// Names of the bundled OpenAI encodings.
+pub const OPENAI_ENCODINGS: &[&str] = &["o200k_base", "cl100k_base"];
+
+/// Everything that can go wrong loading a tokenizer or decoding ids.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenizeError {
+    /// The name is not a bundled OpenAI encoding.
+    #[error("unknown tokenizer encoding {0:?} (bundled: o200k_base, cl100k_base)")]
+    UnknownEncoding(String),
+    /// `from_arg` got something that is neither an encoding name nor an existing file.
+    #[error("tokenizer {0:?} is neither a bundled encoding (o200k_base, cl100k_base) nor an existing tokenizer.json file")]
+    UnknownTokenizerArg(String),
+    /// The tokenizer file could not be read.
+    #[error("cannot read tokenizer file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid Hugging Face `tokenizer.json`.
+    #[error("{path} is not a valid Hugging Face tokenizer.json: {message}")]
+    InvalidFile {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// The loaded tokenizer is not the one the profile names.
+    #[error("tokenizer mismatch: the profile was made with {expected}, but {found} was given")]
+    Mismatch {
+        /// Identity recorded in the profile.
+        expected: String,
+        /// Identity of the tokenizer that was loaded.
+        found: String,
+    },
+    /// The profile names a Hugging Face tokenizer but no file is known.
+    #[error("the profile uses {expected}; give the tokenizer.json file (no path is recorded in the profile)")]
+    MissingFile {
+        /// Identity recorded in the profile.
+        expected: String,
+    },
+    /// A token id outside the vocabulary was given to `decode`.
+    #[error("token id {0} is not in the tokenizer's vocabulary")]
+    UnknownTokenId(u32),
+    /// The decoded bytes are not valid UTF-8 (use `decode_lossy`).
+    #[error("decoded tokens are not valid UTF-8 (at byte {valid_up_to})")]
+    InvalidUtf8 {
+        /// Length of the longest valid prefix.
+        valid_up_to: usize,
+    },
+    /// The Hugging Face tokenizer failed while encoding or decoding.
+    #[error("tokenizer failed: {0}")]
+    Backend(String),
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = TokenizeError> = std::result::Result<T, E>;
+
+enum Backend {
+    OpenAi(openai::OpenAi),
+    Hf(Box<hf::Hf>),
+}
+
+/// A loaded tokenizer. `Send + Sync`; share it by reference or `Arc` across threads.
+pub struct Tokenizer {
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("spec", &self.spec())
+            .finish()
+    }
+}
+
+impl Tokenizer {
+    /// A bundled OpenAI encoding: `"o200k_base"` or `"cl100k_base"`. Offline; the first call per
+    /// encoding in a process pays the load (tens of milliseconds), later calls are free.
+    pub fn openai(encoding: &str) -> Result<Tokenizer> {
+        Ok(Tokenizer {
+            backend: Backend::OpenAi(openai::OpenAi::load(encoding)?),
+        })
+    }
+
+    /// A Hugging Face `tokenizer.json`. Its identity is the SHA-256 of the file's bytes.
+    pub fn from_file(path: &Path) -> Result<Tokenizer> {
+        Ok(Tokenizer {
+            backend: Backend::Hf(Box::new(hf::Hf::load(path)?)),
+        })
+    }
+
+    /// An encoding name (`o200k_base`, `cl100k_base`) or a path to a `tokenizer.json` — the form of
+    /// `keygen --tokenizer`.
+    pub fn from_arg(arg: &str) -> Result<Tokenizer> {
+        if OPENAI_ENCODINGS.contains(&arg) {
+            return Tokenizer::openai(arg);
+        }
+        let path = Path::new(arg);
+        if path.is_file() {
+            return Tokenizer::from_file(path);
+        }
+        Err(TokenizeError::UnknownTokenizerArg(arg.to_string()))
+    }
+
+    /// Loads the tokenizer a profile names and verifies it is the same one.
+    ///
+    /// For a Hugging Face profile the file is `path_override` if given, else the path recorded in
+    /// the profile; its SHA-256 and vocabulary size must equal the profile's, or this returns
+    /// [`TokenizeError::Mismatch`] naming both identities. A `path_override` for a profile that uses a
+    /// bundled encoding is a mismatch too (the file would be ignored otherwise).
+    pub fn for_profile(spec: &TokenizerSpec, path_override: Option<&Path>) -> Result<Tokenizer> {
+        match spec {
+            TokenizerSpec::Tiktoken { encoding } => {
+                if let Some(p) = path_override {
+                    let found = Tokenizer::from_file(p)?;
+                    return Err(TokenizeError::Mismatch {
+                        expected: describe(spec),
+                        found: describe(&found.spec()),
+                    });
+                }
+                Tokenizer::openai(encoding)
+            }
+            TokenizerSpec::HuggingFace {
+                sha256,
+                vocab_size,
+                path,
+            } => {
+                let file: PathBuf = match (path_override, path) {
+                    (Some(p), _) => p.to_path_buf(),
+                    (None, Some(p)) => PathBuf::from(p),
+                    (None, None) => {
+                        return Err(TokenizeError::MissingFile {
+                            expected: describe(spec),
+                        })
+                    }
+                };
+                let tok = Tokenizer::from_file(&file)?;
+                let found = tok.spec();
+                let ok = match &found {
+                    TokenizerSpec::HuggingFace {
+                        sha256: s,
+                        vocab_size: v,
+                        ..
+                    } => s.eq_ignore_ascii_case(sha256) && v == vocab_size,
+                    _ => false,
+                };
+                if !ok {
+                    return Err(TokenizeError::Mismatch {
+                        expected: describe(spec),
+                        found: describe(&found),
+                    });
+                }
+                Ok(tok)
+            }
+            // TokenizerSpec is non_exhaustive: a future kind this build does not know.
+            #[allow(unreachable_patterns)]
+            other => Err(TokenizeError::UnknownEncoding(other.to_string())),
+        }
+    }
+
+    /// The identity to store in a profile (HF: SHA-256 of the file bytes, vocab size, path hint).
+    pub fn spec(&self) -> TokenizerSpec {
+        match &self.backend {
+            Backend::OpenAi(o) => TokenizerSpec::Tiktoken {
+                encoding: o.name().to_string(),
+            },
+            Backend::Hf(h) => h.spec(),
+        }
+    }
+
+    /// Size of the id space: every id the tokenizer can produce is `< vocab_size()` (for the OpenAI
+    /// encodings this is tiktoken's `n_vocab`, max id + 1: 200,019 and 100,277).
+    pub fn vocab_size(&self) -> usize {
+        match &self.backend {
+            Backend::OpenAi(o) => o.vocab_size(),
+            Backend::Hf(h) => h.vocab_size(),
+        }
+    }
+
+    /// Encodes `text` (special-token text becomes the special id; see the crate docs).
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.encode_into(text, &mut out);
+        out
+    }
+
+    /// Appends the ids of `text` to `out`; reuse `out` across calls in scans.
+    ///
+    /// Never fails for the bundled encodings. A Hugging Face tokenizer can in principle fail (for
+    /// example a model without an unknown token meeting an unknown character); then nothing is
+    /// appended for that text — use [`Tokenizer::try_encode_into`] to see the error.
+    pub fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+        let len = out.len();
+        if self.try_encode_into(text, out).is_err() {
+            out.truncate(len);
+        }
+    }
+
+    /// Like [`Tokenizer::encode_into`] but reports a Hugging Face tokenizer's failure.
+    pub fn try_encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
+        match &self.backend {
+            Backend::OpenAi(o) => {
+                o.encode_into(text, out);
+                Ok(())
+            }
+            Backend::Hf(h) => h.encode_into(text, out),
+        }
+    }
+
+    /// Ids with the byte range of `text` each covers. For byte-level encodings a token can end
+    /// inside a multi-byte character, so a range need not lie on `char` boundaries; consecutive
+    /// ranges of the OpenAI encodings tile the text exactly.
+    pub fn encode_with_offsets(&self, text: &str) -> (Vec<u32>, Vec<Range<usize>>) {
+        match &self.backend {
+            Backend::OpenAi(o) => o.encode_with_offsets(text),
+            Backend::Hf(h) => h.encode_with_offsets(text).unwrap_or_default(),
+        }
+    }
+
+    /// Decodes ids to text: an error (never a panic) on an id outside the vocabulary or when the
+    /// bytes are not valid UTF-8 (e.g. a slice that cuts a character in two).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        match &self.backend {
+            Backend::OpenAi(o) => o.decode(ids),
+            Backend::Hf(h) => h.decode(ids),
+        }
+    }
+
+    /// Decodes ids to text, replacing invalid UTF-8 and unknown ids with U+FFFD.
+    pub fn decode_lossy(&self, ids: &[u32]) -> String {
+        match &self.backend {
+            Backend::OpenAi(o) => o.decode_lossy(ids),
+            Backend::Hf(h) => h.decode_lossy(ids),
+        }
+    }
+
+    /// The raw bytes of one token (special tokens: their text), or `None` for an unknown id.
+    pub fn token_bytes(&self, id: u32) -> Option<Vec<u8>> {
+        match &self.backend {
+            Backend::OpenAi(o) => o.token_bytes(id).map(<[u8]>::to_vec),
+            Backend::Hf(h) => h.token_bytes(id),
+        }
+    }
+
+    /// Whether `id` is a special token (end-of-text and the like; HF: added tokens marked special).
+    /// The detector skips these.
+    pub fn is_special(&self, id: u32) -> bool {
+        match &self.backend {
+            Backend::OpenAi(o) => o.is_special(id),
+            Backend::Hf(h) => h.is_special(id),
+        }
+    }
+}
+
+/// A full, human-readable identity for error messages (the whole hash, unlike `Display`).
+fn describe(spec: &TokenizerSpec) -> String {
+    match spec {
+        TokenizerSpec::Tiktoken { encoding } => format!("the bundled encoding {encoding}"),
+        TokenizerSpec::HuggingFace {
+            sha256,
+            vocab_size,
+            path,
+        } => {
+            let mut s = format!("tokenizer.json sha256:{sha256} ({vocab_size} tokens)");
+            if let Some(p) = path {
+                s.push_str(&format!(" at {p}"));
+            }
+            s
+        }
+        #[allow(unreachable_patterns)]
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizer_is_send_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Tokenizer>();
+    }
+}

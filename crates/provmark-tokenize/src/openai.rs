@@ -1,0 +1,165 @@
+//! The bundled OpenAI encodings, on the `bpe-openai` backend.
+//!
+//! `bpe-openai` gives the ordinary (non-special) encoding; special tokens are handled here: the
+//! text is cut at every occurrence of a special token's text (leftmost first, as tiktoken's
+//! special regex does), the pieces between are encoded ordinarily and the special id is emitted
+//! for each occurrence. Special ids and texts are tiktoken's (`tiktoken_ext/openai_public.py`).
+
+use std::ops::Range;
+
+use crate::{Result, TokenizeError};
+
+/// Special tokens of `o200k_base` (tiktoken's `o200k_base()`).
+const O200K_SPECIALS: &[(&str, u32)] = &[("<|endoftext|>", 199_999), ("<|endofprompt|>", 200_018)];
+
+/// Special tokens of `cl100k_base` (tiktoken's `cl100k_base()`).
+const CL100K_SPECIALS: &[(&str, u32)] = &[
+    ("<|endoftext|>", 100_257),
+    ("<|fim_prefix|>", 100_258),
+    ("<|fim_middle|>", 100_259),
+    ("<|fim_suffix|>", 100_260),
+    ("<|endofprompt|>", 100_276),
+];
+
+/// Every special token's text starts with this; it is what the scan for specials looks for.
+const SPECIAL_PREFIX: &str = "<|";
+
+pub(crate) struct OpenAi {
+    name: &'static str,
+    tok: &'static bpe_openai::Tokenizer,
+    specials: &'static [(&'static str, u32)],
+    /// Number of ordinary (mergeable) tokens: ids `0..ordinary`.
+    ordinary: u32,
+    vocab_size: usize,
+}
+
+impl OpenAi {
+    pub(crate) fn load(encoding: &str) -> Result<OpenAi> {
+        let (name, tok, specials): (&'static str, _, _) = match encoding {
+            "o200k_base" => ("o200k_base", bpe_openai::o200k_base(), O200K_SPECIALS),
+            "cl100k_base" => ("cl100k_base", bpe_openai::cl100k_base(), CL100K_SPECIALS),
+            other => return Err(TokenizeError::UnknownEncoding(other.to_string())),
+        };
+        // Forces the lazy deserialisation now, so the load cost is paid here.
+        let ordinary = u32::try_from(tok.bpe.num_tokens()).unwrap_or(u32::MAX);
+        let max_special = specials.iter().map(|&(_, id)| id).max().unwrap_or(0);
+        let vocab_size = (ordinary.max(max_special + 1)) as usize;
+        Ok(OpenAi {
+            name,
+            tok,
+            specials,
+            ordinary,
+            vocab_size,
+        })
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub(crate) fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// The next special token at or after byte `from`: (start, end, id).
+    fn next_special(&self, text: &str, mut from: usize) -> Option<(usize, usize, u32)> {
+        while let Some(rel) = text.get(from..)?.find(SPECIAL_PREFIX) {
+            let start = from + rel;
+            let rest = &text[start..];
+            if let Some(&(s, id)) = self.specials.iter().find(|(s, _)| rest.starts_with(s)) {
+                return Some((start, start + s.len(), id));
+            }
+            // `<` is ASCII, so start + 1 is a char boundary.
+            from = start + 1;
+        }
+        None
+    }
+
+    /// Encodes text that contains no special token.
+    fn encode_ordinary_into(&self, text: &str, out: &mut Vec<u32>) {
+        for piece in self.tok.split(text) {
+            out.extend(self.tok.bpe.encode_via_backtracking(piece.as_bytes()));
+        }
+    }
+
+    pub(crate) fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+        let mut pos = 0;
+        while let Some((start, end, id)) = self.next_special(text, pos) {
+            self.encode_ordinary_into(&text[pos..start], out);
+            out.push(id);
+            pos = end;
+        }
+        self.encode_ordinary_into(&text[pos..], out);
+    }
+
+    pub(crate) fn encode_with_offsets(&self, text: &str) -> (Vec<u32>, Vec<Range<usize>>) {
+        let mut ids = Vec::new();
+        let mut ranges = Vec::new();
+        let mut pos = 0;
+        loop {
+            let next = self.next_special(text, pos);
+            let seg_end = next.map_or(text.len(), |(s, _, _)| s);
+            let first = ids.len();
+            self.encode_ordinary_into(&text[pos..seg_end], &mut ids);
+            let mut at = pos;
+            for &id in &ids[first..] {
+                let len = self.tok.bpe.token_len(id);
+                ranges.push(at..at + len);
+                at += len;
+            }
+            debug_assert_eq!(at, seg_end);
+            match next {
+                Some((s, e, id)) => {
+                    ids.push(id);
+                    ranges.push(s..e);
+                    pos = e;
+                }
+                None => break,
+            }
+        }
+        (ids, ranges)
+    }
+
+    pub(crate) fn token_bytes(&self, id: u32) -> Option<&[u8]> {
+        if id < self.ordinary {
+            Some(self.tok.bpe.token_bytes(id))
+        } else {
+            self.specials
+                .iter()
+                .find(|&&(_, s)| s == id)
+                .map(|(s, _)| s.as_bytes())
+        }
+    }
+
+    pub(crate) fn is_special(&self, id: u32) -> bool {
+        id >= self.ordinary && self.specials.iter().any(|&(_, s)| s == id)
+    }
+
+    fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(ids.len() * 4);
+        for &id in ids {
+            bytes.extend_from_slice(
+                self.token_bytes(id)
+                    .ok_or(TokenizeError::UnknownTokenId(id))?,
+            );
+        }
+        Ok(bytes)
+    }
+
+    pub(crate) fn decode(&self, ids: &[u32]) -> Result<String> {
+        String::from_utf8(self.decode_bytes(ids)?).map_err(|e| TokenizeError::InvalidUtf8 {
+            valid_up_to: e.utf8_error().valid_up_to(),
+        })
+    }
+
+    pub(crate) fn decode_lossy(&self, ids: &[u32]) -> String {
+        let mut bytes = Vec::with_capacity(ids.len() * 4);
+        for &id in ids {
+            match self.token_bytes(id) {
+                Some(b) => bytes.extend_from_slice(b),
+                None => bytes.extend_from_slice("\u{FFFD}".as_bytes()),
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
