@@ -1,16 +1,26 @@
 //! Runtime choice among the PRFs a profile may name.
 
-use super::{Aes128Prf, Prf};
+use super::{Aes128Prf, Prf, SbwPrf, SbwState, SynthIdPrf, VllmPhiloxPrf};
 
 /// Every PRF provmark knows, chosen at run time from a profile's `prf` field.
 ///
 /// Schemes, the embedder and the detector take `Watermark<AnyPrf>` from a profile; adding a PRF
 /// means adding a variant here and in [`AnyState`], nothing else.
+// The native variant carries the expanded AES key schedule (~0.7 KiB). An `AnyPrf` is built once
+// per profile or account and then borrowed, so its size costs nothing per token, while boxing
+// would add an indirection to the native hot path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum AnyPrf {
     /// `provmark-aes128-v1`.
     Native(Aes128Prf),
+    /// vLLM's `philox4x32-10-v1` (Gumbel and dual-key Gumbel watermarks).
+    Vllm(VllmPhiloxPrf),
+    /// vLLM's SBW greenness (selfhash or lefthash).
+    Sbw(SbwPrf),
+    /// SynthID-Text's reference hash (g-values packed into the word).
+    SynthId(SynthIdPrf),
 }
 
 /// The absorbed-context state of an [`AnyPrf`].
@@ -19,6 +29,19 @@ pub enum AnyPrf {
 pub enum AnyState {
     /// State of the native PRF.
     Native([u8; 16]),
+    /// State of [`VllmPhiloxPrf`].
+    Vllm([u32; 4]),
+    /// State of [`SbwPrf`].
+    Sbw(SbwState),
+    /// State of [`SynthIdPrf`] (the context hash).
+    SynthId(i64),
+}
+
+/// A state used with a PRF other than the one that absorbed it: a programming error.
+#[cold]
+#[inline(never)]
+fn mismatched_state() -> ! {
+    panic!("AnyPrf: state was absorbed by a different PRF")
 }
 
 impl Prf for AnyPrf {
@@ -27,6 +50,9 @@ impl Prf for AnyPrf {
     fn id(&self) -> &'static str {
         match self {
             AnyPrf::Native(p) => p.id(),
+            AnyPrf::Vllm(p) => p.id(),
+            AnyPrf::Sbw(p) => p.id(),
+            AnyPrf::SynthId(p) => p.id(),
         }
     }
 
@@ -34,6 +60,9 @@ impl Prf for AnyPrf {
     fn absorb(&self, context: &[u32]) -> AnyState {
         match self {
             AnyPrf::Native(p) => AnyState::Native(p.absorb(context)),
+            AnyPrf::Vllm(p) => AnyState::Vllm(p.absorb(context)),
+            AnyPrf::Sbw(p) => AnyState::Sbw(p.absorb(context)),
+            AnyPrf::SynthId(p) => AnyState::SynthId(p.absorb(context)),
         }
     }
 
@@ -41,12 +70,20 @@ impl Prf for AnyPrf {
     fn word(&self, state: &AnyState, token: u32) -> u64 {
         match (self, state) {
             (AnyPrf::Native(p), AnyState::Native(s)) => p.word(s, token),
+            (AnyPrf::Vllm(p), AnyState::Vllm(s)) => p.word(s, token),
+            (AnyPrf::Sbw(p), AnyState::Sbw(s)) => p.word(s, token),
+            (AnyPrf::SynthId(p), AnyState::SynthId(s)) => p.word(s, token),
+            _ => mismatched_state(),
         }
     }
 
     fn words(&self, state: &AnyState, tokens: &[u32], out: &mut [u64]) {
         match (self, state) {
             (AnyPrf::Native(p), AnyState::Native(s)) => p.words(s, tokens, out),
+            (AnyPrf::Vllm(p), AnyState::Vllm(s)) => p.words(s, tokens, out),
+            (AnyPrf::Sbw(p), AnyState::Sbw(s)) => p.words(s, tokens, out),
+            (AnyPrf::SynthId(p), AnyState::SynthId(s)) => p.words(s, tokens, out),
+            _ => mismatched_state(),
         }
     }
 
@@ -54,6 +91,9 @@ impl Prf for AnyPrf {
     fn uniform(&self, word: u64) -> f64 {
         match self {
             AnyPrf::Native(p) => p.uniform(word),
+            AnyPrf::Vllm(p) => p.uniform(word),
+            AnyPrf::Sbw(p) => p.uniform(word),
+            AnyPrf::SynthId(p) => p.uniform(word),
         }
     }
 }

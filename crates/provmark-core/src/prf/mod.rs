@@ -11,9 +11,22 @@
 
 mod any;
 mod native;
+mod philox;
+mod synthid;
+mod vllm;
 
 pub use any::{AnyPrf, AnyState};
 pub use native::{Aes128Prf, NATIVE_PRF_ID};
+pub use philox::philox4x32_10;
+pub use synthid::{
+    synthid_accumulate, synthid_g_value, synthid_hash_iv, SynthIdPrf, SYNTHID_DEFAULT_KEYS,
+    SYNTHID_PRF_ID,
+};
+pub use vllm::{
+    derive_vllm_key, sbw_gamma_threshold, sbw_green_uniform, sbw_token_hash, vllm_dual_keys,
+    vllm_uniform_f32, SbwPrf, SbwState, SbwVariant, VllmPhiloxPrf, VLLM_PHILOX_PRF_ID,
+    VLLM_SBW_LEFTHASH_PRF_ID, VLLM_SBW_LEFTHASH_RAW_PRF_ID, VLLM_SBW_SELFHASH_PRF_ID,
+};
 
 /// A keyed PRF over (context, token).
 ///

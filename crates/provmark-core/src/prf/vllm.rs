@@ -73,7 +73,10 @@ pub fn derive_vllm_key(key: u64, domain: &[u8]) -> u64 {
 /// The two keys of vLLM's dual-key Gumbel watermark (§10.1): `(key A, key B)` derived with the
 /// domains `key_a` and `key_b`. Each is then used as the master key of its own [`VllmPhiloxPrf`].
 pub fn vllm_dual_keys(key: u64) -> (u64, u64) {
-    (derive_vllm_key(key, b"key_a"), derive_vllm_key(key, b"key_b"))
+    (
+        derive_vllm_key(key, b"key_a"),
+        derive_vllm_key(key, b"key_b"),
+    )
 }
 
 /// vLLM's Philox PRF `philox4x32-10-v1`, current input mapping (§4.1, §4.2).
@@ -100,7 +103,9 @@ pub struct VllmPhiloxPrf {
 
 impl std::fmt::Debug for VllmPhiloxPrf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VllmPhiloxPrf").field("width", &self.width).finish_non_exhaustive()
+        f.debug_struct("VllmPhiloxPrf")
+            .field("width", &self.width)
+            .finish_non_exhaustive()
     }
 }
 
@@ -397,13 +402,15 @@ impl Prf for SbwPrf {
                 st.len = tail.len() as u8;
             }
             SbwVariant::LeftHash => {
-                let sum = context
-                    .iter()
-                    .fold(0i64, |acc, &c| acc.wrapping_add(sbw_token_hash(i64::from(c))));
+                let sum = context.iter().fold(0i64, |acc, &c| {
+                    acc.wrapping_add(sbw_token_hash(i64::from(c)))
+                });
                 st.seed = self.key.wrapping_mul(sum);
             }
             SbwVariant::LeftHashRawSum => {
-                let sum = context.iter().fold(0i64, |acc, &c| acc.wrapping_add(i64::from(c as i32)));
+                let sum = context
+                    .iter()
+                    .fold(0i64, |acc, &c| acc.wrapping_add(i64::from(c as i32)));
                 st.seed = self.key.wrapping_mul(sum);
             }
         }
@@ -435,15 +442,30 @@ mod tests {
         // §4.3: float32((m+1)/(2^24+1)) with the division in f64, for every m (2^24 values).
         for m in 0u32..(1 << 24) {
             let by_division = (f64::from(m + 1) / 16_777_217.0) as f32;
-            assert_eq!(vllm_uniform_f32(m << 8).to_bits(), by_division.to_bits(), "m = {m}");
+            assert_eq!(
+                vllm_uniform_f32(m << 8).to_bits(),
+                by_division.to_bits(),
+                "m = {m}"
+            );
         }
     }
 
     #[test]
     fn sbw_uniform_threshold_edges() {
-        for x in [0u32, 1, 2, 3, 1 << 20, 536870910, 536870911, 1073741822, 1073741823, 1073741824]
-            .into_iter()
-            .chain([0x7FFF_FFFD, 0x7FFF_FFFE, 0x7FFF_FFFF])
+        for x in [
+            0u32,
+            1,
+            2,
+            3,
+            1 << 20,
+            536870910,
+            536870911,
+            1073741822,
+            1073741823,
+            1073741824,
+        ]
+        .into_iter()
+        .chain([0x7FFF_FFFD, 0x7FFF_FFFE, 0x7FFF_FFFF])
         {
             let u = sbw_green_uniform(u64::from(x));
             assert!(u > 0.0 && u < 1.0);
