@@ -1,0 +1,450 @@
+//! Scoring token ids: the position walk (dedup, context, special tokens, prompt) and the
+//! per-scheme statistic.
+
+use provmark_core::prf::Prf;
+use provmark_core::scheme::MAX_CONTEXT_WIDTH;
+use provmark_core::{Scheme, Watermark};
+use serde::Serialize;
+
+use crate::error::{DetectError, Result};
+use crate::fingerprint::FingerprintSet;
+use crate::options::{ContextPolicy, Dedup, Options};
+use crate::statistic::{gumbel_fixed, gumbel_sum_f64, Statistic};
+use crate::tail::TailProb;
+
+/// Reusable dedup state. Passing the same `Scratch` to many calls (e.g. one per thread over
+/// a stream of texts) keeps the scoring loop free of allocation once the sets have grown.
+#[derive(Debug, Default, Clone)]
+pub struct Scratch {
+    seen: FingerprintSet,
+    prompt: FingerprintSet,
+}
+
+impl Scratch {
+    /// Empty scratch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Every scored position of a test and its score, in text order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PositionScores {
+    /// Token index of each scored position.
+    pub index: Vec<u32>,
+    /// Its score: 1 or 0 (green list), −ln(1 − u) (Gumbel).
+    pub score: Vec<f64>,
+}
+
+/// The outcome of one test over one token sequence.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Evidence {
+    /// The raw statistic and its null (`{"kind":"binomial",…}` / `{"kind":"gamma",…}`).
+    pub statistic: Statistic,
+    /// Positions scored (after skipping and dedup).
+    pub scored_tokens: u64,
+    /// Tokens in the input.
+    pub total_tokens: u64,
+    /// log10 of the exact p-value (finite far below 1e-300; 0 when nothing was scored).
+    pub log10_p: f64,
+    /// Scored positions and scores, when [`Options::keep_positions`] was set.
+    #[serde(skip)]
+    pub positions: Option<PositionScores>,
+}
+
+impl Evidence {
+    pub(crate) fn from_statistic(
+        statistic: Statistic,
+        total_tokens: u64,
+        positions: Option<PositionScores>,
+    ) -> Self {
+        let tail = statistic.tail();
+        Evidence {
+            statistic,
+            scored_tokens: statistic.scored(),
+            total_tokens,
+            log10_p: tail.log10_p,
+            positions,
+        }
+    }
+
+    /// The p-value (0 once it underflows f64, below about 1e-308; use `log10_p` there).
+    pub fn p_value(&self) -> f64 {
+        self.tail().p_value()
+    }
+
+    /// The p-value as a [`TailProb`].
+    pub fn tail(&self) -> TailProb {
+        TailProb {
+            log10_p: self.log10_p,
+        }
+    }
+
+    /// Whether the test rejects H0 at `alpha` (p ≤ alpha, compared in log space).
+    pub fn is_significant(&self, alpha: f64) -> bool {
+        alpha > 0.0 && self.log10_p <= alpha.log10()
+    }
+}
+
+/// The positions a test scores, chosen once from the ids alone (no key involved), so that
+/// many keys — every account — are tested over exactly the same positions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    positions: Vec<u32>,
+    total_tokens: u64,
+    width: usize,
+    pad: Option<u32>,
+}
+
+impl Selection {
+    /// Token indices of the scored positions, in text order.
+    pub fn positions(&self) -> &[u32] {
+        &self.positions
+    }
+
+    /// Number of scored positions.
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// Whether nothing is scored.
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
+    /// Tokens in the input the selection was made from.
+    pub fn total_tokens(&self) -> u64 {
+        self.total_tokens
+    }
+
+    /// The context width it was made for.
+    pub fn context_width(&self) -> usize {
+        self.width
+    }
+}
+
+fn check_input(ids: &[u32], width: usize) -> Result<()> {
+    if ids.len() > u32::MAX as usize {
+        return Err(DetectError::param(
+            "ids",
+            format!(
+                "{} tokens exceed the limit of {} per call; split the input",
+                ids.len(),
+                u32::MAX
+            ),
+        ));
+    }
+    if width > MAX_CONTEXT_WIDTH {
+        return Err(DetectError::param(
+            "context_width",
+            format!("{width} exceeds the maximum of {MAX_CONTEXT_WIDTH}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Walks the positions of `ids` that a test scores, calling `f(index, context, token)` for each.
+/// The one place where skipping and dedup are decided.
+#[inline(always)]
+fn walk<F: FnMut(usize, &[u32], u32)>(
+    width: usize,
+    ids: &[u32],
+    opts: &Options<'_>,
+    scratch: &mut Scratch,
+    mut f: F,
+) {
+    let h = width;
+    let fp = &opts.fingerprinter;
+    scratch.seen.clear();
+    scratch.prompt.clear();
+    // With h = 0 the empty context "occurs" in every prompt; prompt skipping needs h ≥ 1.
+    let prompt_check = match opts.prompt {
+        Some(p) if opts.skip_prompt_contexts && h > 0 => {
+            for w in p.windows(h) {
+                scratch.prompt.insert(fp.context(w));
+            }
+            !scratch.prompt.is_empty()
+        }
+        _ => false,
+    };
+    let special = if opts.skip_special {
+        opts.special
+    } else {
+        None
+    };
+    let pad = match opts.context_policy {
+        ContextPolicy::SkipPartial => None,
+        ContextPolicy::PadWith(p) => Some(p),
+    };
+    let mut buf = [0u32; MAX_CONTEXT_WIDTH];
+    let start = if pad.is_some() { 0 } else { h.min(ids.len()) };
+    for i in start..ids.len() {
+        let tok = ids[i];
+        let ctx: &[u32] = if i >= h {
+            &ids[i - h..i]
+        } else {
+            // Only reached with a pad id (start = h otherwise).
+            let p = pad.unwrap_or(u32::MAX);
+            buf[..h - i].fill(p);
+            buf[h - i..h].copy_from_slice(&ids[..i]);
+            &buf[..h]
+        };
+        if let Some(is_special) = special {
+            if is_special(tok) {
+                continue;
+            }
+        }
+        let mut ctx_fp = None;
+        if prompt_check {
+            let c = fp.context(ctx);
+            if scratch.prompt.contains(c) {
+                continue;
+            }
+            ctx_fp = Some(c);
+        }
+        match opts.dedup {
+            Dedup::Pair => {
+                if !scratch.seen.insert(fp.pair(ctx, tok)) {
+                    continue;
+                }
+            }
+            Dedup::Context => {
+                let c = ctx_fp.unwrap_or_else(|| fp.context(ctx));
+                if !scratch.seen.insert(c) {
+                    continue;
+                }
+            }
+            Dedup::None => {}
+        }
+        f(i, ctx, tok);
+    }
+}
+
+/// Chooses the scored positions of `ids` for a context width (see [`Selection`]).
+pub fn select_positions(
+    width: usize,
+    ids: &[u32],
+    opts: &Options<'_>,
+    scratch: &mut Scratch,
+) -> Result<Selection> {
+    check_input(ids, width)?;
+    let mut positions = Vec::new();
+    walk(width, ids, opts, scratch, |i, _, _| {
+        positions.push(i as u32)
+    });
+    Ok(Selection {
+        positions,
+        total_tokens: ids.len() as u64,
+        width,
+        pad: match opts.context_policy {
+            ContextPolicy::SkipPartial => None,
+            ContextPolicy::PadWith(p) => Some(p),
+        },
+    })
+}
+
+/// Receives each scored position; `KEEP = false` compiles to nothing.
+struct Sink<const KEEP: bool> {
+    positions: PositionScores,
+}
+
+impl<const KEEP: bool> Sink<KEEP> {
+    #[inline(always)]
+    fn push(&mut self, i: usize, score: f64) {
+        if KEEP {
+            self.positions.index.push(i as u32);
+            self.positions.score.push(score);
+        }
+    }
+    fn finish(self) -> Option<PositionScores> {
+        KEEP.then_some(self.positions)
+    }
+}
+
+fn run<P: Prf, const KEEP: bool>(
+    wm: &Watermark<P>,
+    ids: &[u32],
+    opts: &Options<'_>,
+    scratch: &mut Scratch,
+) -> Result<Evidence> {
+    let h = wm.context_width();
+    let mut sink = Sink::<KEEP> {
+        positions: PositionScores::default(),
+    };
+    let statistic = match wm.scheme() {
+        Scheme::Green { gamma, .. } => {
+            let (mut k, mut n) = (0u64, 0u64);
+            walk(h, ids, opts, scratch, |i, ctx, tok| {
+                let st = wm.absorb(ctx);
+                let g = wm.prf().uniform(wm.prf().word(&st, tok)) < gamma;
+                k += u64::from(g);
+                n += 1;
+                sink.push(i, if g { 1.0 } else { 0.0 });
+            });
+            Statistic::Binomial {
+                successes: k,
+                trials: n,
+                gamma,
+            }
+        }
+        Scheme::Gumbel => {
+            let (mut s, mut n) = (0u128, 0u64);
+            walk(h, ids, opts, scratch, |i, ctx, tok| {
+                let st = wm.absorb(ctx);
+                let u = wm.prf().uniform(wm.prf().word(&st, tok));
+                let score = -(-u).ln_1p();
+                s += u128::from(gumbel_fixed(score));
+                n += 1;
+                sink.push(i, score);
+            });
+            Statistic::Gamma {
+                sum: gumbel_sum_f64(s),
+                count: n,
+            }
+        }
+        other => return Err(DetectError::UnsupportedScheme(other.name().to_string())),
+    };
+    Ok(Evidence::from_statistic(
+        statistic,
+        ids.len() as u64,
+        sink.finish(),
+    ))
+}
+
+/// Scores token ids under one keyed scheme.
+///
+/// Generic over the PRF, so the loop is compiled for each PRF type (`Watermark<AnyPrf>` from a
+/// profile, or a foreign PRF directly). Each position is visited once; the work per position is
+/// one context fingerprint check (when deduplicating), one `absorb` and one `word`.
+///
+/// ```
+/// use provmark_core::{Profile, Scheme, SecretKey, TokenizerSpec};
+/// use provmark_detect::{score_ids, Options};
+/// let profile = Profile::from_secret(SecretKey::from_bytes([1; 32]), Scheme::DEFAULT_GREEN, 2,
+///     TokenizerSpec::default_openai()).unwrap();
+/// let wm = profile.watermark(None);
+/// let ids: Vec<u32> = (0..100).map(|i| (i * 7919) % 5000).collect();
+/// let ev = score_ids(&wm, &ids, &Options::for_profile(&profile)).unwrap();
+/// assert_eq!(ev.total_tokens, 100);
+/// assert_eq!(ev.scored_tokens, 98); // the first h = 2 positions have no full context
+/// assert!(ev.p_value() > 1e-6);
+/// ```
+pub fn score_ids<P: Prf>(wm: &Watermark<P>, ids: &[u32], opts: &Options<'_>) -> Result<Evidence> {
+    score_ids_with(wm, ids, opts, &mut Scratch::new())
+}
+
+/// [`score_ids`] with caller-owned dedup state (no allocation once the sets have grown).
+pub fn score_ids_with<P: Prf>(
+    wm: &Watermark<P>,
+    ids: &[u32],
+    opts: &Options<'_>,
+    scratch: &mut Scratch,
+) -> Result<Evidence> {
+    check_input(ids, wm.context_width())?;
+    if opts.keep_positions {
+        run::<P, true>(wm, ids, opts, scratch)
+    } else {
+        run::<P, false>(wm, ids, opts, scratch)
+    }
+}
+
+/// Scores a [`Selection`] made earlier from the same `ids` under another key (attribution).
+/// No dedup work is repeated.
+pub fn score_selection<P: Prf>(
+    wm: &Watermark<P>,
+    ids: &[u32],
+    sel: &Selection,
+    keep_positions: bool,
+) -> Result<Evidence> {
+    if sel.total_tokens != ids.len() as u64 {
+        return Err(DetectError::param(
+            "selection",
+            format!(
+                "made from {} tokens, scored on {}",
+                sel.total_tokens,
+                ids.len()
+            ),
+        ));
+    }
+    if sel.width != wm.context_width() {
+        return Err(DetectError::param(
+            "selection",
+            format!(
+                "made for context width {}, scored with width {}",
+                sel.width,
+                wm.context_width()
+            ),
+        ));
+    }
+    let h = sel.width;
+    let mut buf = [0u32; MAX_CONTEXT_WIDTH];
+    let mut positions = keep_positions.then(|| PositionScores {
+        index: Vec::with_capacity(sel.len()),
+        score: Vec::with_capacity(sel.len()),
+    });
+    let statistic = match wm.scheme() {
+        Scheme::Green { gamma, .. } => {
+            let mut k = 0u64;
+            for &i in &sel.positions {
+                let i = i as usize;
+                let tok = ids[i];
+                let st = wm.absorb(context_at(ids, i, h, sel.pad, &mut buf));
+                let g = wm.prf().uniform(wm.prf().word(&st, tok)) < gamma;
+                k += u64::from(g);
+                if let Some(p) = positions.as_mut() {
+                    p.index.push(i as u32);
+                    p.score.push(if g { 1.0 } else { 0.0 });
+                }
+            }
+            Statistic::Binomial {
+                successes: k,
+                trials: sel.len() as u64,
+                gamma,
+            }
+        }
+        Scheme::Gumbel => {
+            let mut s = 0u128;
+            for &i in &sel.positions {
+                let i = i as usize;
+                let tok = ids[i];
+                let st = wm.absorb(context_at(ids, i, h, sel.pad, &mut buf));
+                let u = wm.prf().uniform(wm.prf().word(&st, tok));
+                let score = -(-u).ln_1p();
+                s += u128::from(gumbel_fixed(score));
+                if let Some(p) = positions.as_mut() {
+                    p.index.push(i as u32);
+                    p.score.push(score);
+                }
+            }
+            Statistic::Gamma {
+                sum: gumbel_sum_f64(s),
+                count: sel.len() as u64,
+            }
+        }
+        other => return Err(DetectError::UnsupportedScheme(other.name().to_string())),
+    };
+    Ok(Evidence::from_statistic(
+        statistic,
+        ids.len() as u64,
+        positions,
+    ))
+}
+
+/// The context of position `i`, padded on the left with `pad` where it is incomplete.
+#[inline(always)]
+fn context_at<'b>(
+    ids: &'b [u32],
+    i: usize,
+    h: usize,
+    pad: Option<u32>,
+    buf: &'b mut [u32; MAX_CONTEXT_WIDTH],
+) -> &'b [u32] {
+    if i >= h {
+        &ids[i - h..i]
+    } else {
+        buf[..h - i].fill(pad.unwrap_or(u32::MAX));
+        buf[h - i..h].copy_from_slice(&ids[..i]);
+        &buf[..h]
+    }
+}
