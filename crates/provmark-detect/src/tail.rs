@@ -29,19 +29,32 @@
 //!
 //! # Why not `statrs`
 //!
-//! `statrs` 0.18 was checked against the reference table: its `Binomial::sf` / `Gamma::sf` and its
-//! regularized incomplete beta/gamma work in linear space, so they return `0.0` below about 1e-308 and
-//! carry no `log10` beyond it; and building `ln C(n, k)` from its `ln_gamma` cancels terms of size
-//! `n ln n` (≈ 1.4e7 at `n = 1e6`), which costs relative accuracy of order 1e-9 in `p` at the sizes the
-//! detector sees. The hand-written route above is short, has no such cancellation, and is verified on every
-//! row of the reference table (see `tests/tail.rs`).
+//! `statrs` 0.18.0 was checked against every row of the reference table (a scratch program calling
+//! `beta_reg(k, n−k+1, γ)` and `Gamma::new(n, 1).sf(s)`):
+//!
+//! * it works in linear space, so it returns `0.0` on all 6 rows below 1e-300 and has no `log10` beyond;
+//! * its regularized incomplete beta reached a relative error of 2.4e-4 (n = 1e6, k = 250000, γ = 0.25) and
+//!   its gamma survival function 2.3e-9, both above the 1e-9 requirement;
+//! * `ln C(n, k)` built from its `ln_gamma` was off by 6.9e-10 in absolute terms at n = 1e6 (against
+//!   40-digit mpmath), i.e. that much relative error in `p` before any summation: the `n ln n ≈ 1.4e7`
+//!   terms cancel.
+//!
+//! The route above has no such cancellation, is short, and is verified on every reference row (see
+//! `tests/tail.rs`): max relative error 5.2e-13 where p > 1e-300, max |Δ log10 p| 4.5e-13 overall. On 800
+//! further random cases (n, count up to 1e6, z from −4 to 80, checked against 50-digit mpmath sums with
+//! `loggamma` point masses) the maxima were 2.5e-12 and 3.9e-12.
 //!
 //! # Cost
 //!
 //! One call costs `O(1)` for the point mass plus the number of ratio terms, which is about
 //! `ln(1e17) / ln(1/r)` for the first ratio `r`: a handful of terms in the far tail, and at most about
 //! nine standard deviations (`≈ 9·√(nγ(1−γ))`, or `≈ 9·√s` for the gamma tail) when the statistic sits at
-//! the null mean. Each term is one multiply, one divide and one add.
+//! the null mean; terms are taken four at a time with one division. Measured
+//! (`cargo bench -p provmark-detect --bench tail`, on a loaded 2-core machine, so upper bounds):
+//! n = 200: ≤ 0.3 µs; n = 1e4: ≤ 2 µs; n = 1e6: binomial 0.6–0.8 µs at z = 80, ~4 µs at z = 10, ~10 µs at
+//! the mean; gamma about twice that (√s vs √(nγ(1−γ)) terms). An evidence curve that calls this at every
+//! prefix length up to N therefore costs `O(N^1.5)` in the worst case (10k prefixes: 2.5 ms binomial,
+//! 8 ms gamma); for long texts evaluate the curve on a geometric or strided grid of prefix lengths.
 //!
 //! # Edge cases (all documented per function; none panics)
 //!
@@ -124,36 +137,16 @@ pub fn binomial_upper(k: u64, n: u64, gamma: f64) -> TailProb {
     if (k as f64) > mean {
         // Small upper tail: P(X = k) · Σ_{j ≥ k} P(X = j) / P(X = k), ratios (n−j)/(j+1)·odds < 1, decreasing.
         let ln_pk = binomial_ln_pmf(k, n, gamma);
-        let mut sum = 1.0;
-        let mut term = 1.0;
-        let mut j = k;
-        while j < n {
-            let r = (nf - j as f64) / (j as f64 + 1.0) * odds;
-            if term * r <= SUM_TOL * sum * (1.0 - r) {
-                break;
-            }
-            term *= r;
-            sum += term;
-            j += 1;
-        }
+        let kf = k as f64;
+        let sum = ratio_sum(odds, nf - kf, -1.0, kf + 1.0, 1.0, n - k);
         TailProb::from_ln(clamp_ln(ln_pk + sum.ln()))
     } else {
         // Large upper tail: 1 − P(X ≤ k − 1); the lower tail is small and summed downwards from k − 1,
         // ratios j/(n−j+1)/odds < 1 because j < mean.
         let top = k - 1;
         let ln_ptop = binomial_ln_pmf(top, n, gamma);
-        let mut sum = 1.0;
-        let mut term = 1.0;
-        let mut j = top;
-        while j > 0 {
-            let r = j as f64 / ((nf - j as f64 + 1.0) * odds);
-            if term * r <= SUM_TOL * sum * (1.0 - r) {
-                break;
-            }
-            term *= r;
-            sum += term;
-            j -= 1;
-        }
+        let tf = top as f64;
+        let sum = ratio_sum(1.0 / odds, tf, -1.0, nf - tf + 1.0, 1.0, top);
         let lower = (ln_ptop + sum.ln()).exp();
         TailProb::from_ln(clamp_ln((-lower).ln_1p()))
     }
@@ -184,34 +177,12 @@ pub fn gamma_upper(count: u64, sum: f64) -> TailProb {
     if (top as f64) < lambda {
         // Small lower Poisson tail, summed downwards from `top`: ratios j/λ < 1, decreasing.
         let ln_ptop = poisson_ln_pmf(top, lambda);
-        let mut sum_t = 1.0;
-        let mut term = 1.0;
-        let mut j = top;
-        while j > 0 {
-            let r = j as f64 / lambda;
-            if term * r <= SUM_TOL * sum_t * (1.0 - r) {
-                break;
-            }
-            term *= r;
-            sum_t += term;
-            j -= 1;
-        }
+        let sum_t = ratio_sum(1.0 / lambda, top as f64, -1.0, 1.0, 0.0, top);
         TailProb::from_ln(clamp_ln(ln_ptop + sum_t.ln()))
     } else {
         // Large tail: 1 − P(N ≥ count), the upper Poisson tail summed upwards: ratios λ/(j+1) < 1.
         let ln_pc = poisson_ln_pmf(count, lambda);
-        let mut sum_t = 1.0;
-        let mut term = 1.0;
-        let mut j = count;
-        loop {
-            let r = lambda / (j as f64 + 1.0);
-            if term * r <= SUM_TOL * sum_t * (1.0 - r) {
-                break;
-            }
-            term *= r;
-            sum_t += term;
-            j += 1;
-        }
+        let sum_t = ratio_sum(lambda, 1.0, 0.0, count as f64 + 1.0, 1.0, u64::MAX);
         let upper = (ln_pc + sum_t.ln()).exp();
         TailProb::from_ln(clamp_ln((-upper).ln_1p()))
     }
@@ -239,6 +210,60 @@ pub fn bonferroni(tail: TailProb, tests: u64) -> TailProb {
 
 /// Relative truncation tolerance of the ratio sums (below half an ulp of the partial sum).
 const SUM_TOL: f64 = 1e-17;
+
+/// `Σ_{i=0}^{steps} t_i` with `t_0 = 1` and `t_{i+1} = t_i · c·(a0 + da·i) / (b0 + db·i)`: a pmf tail divided
+/// by its first point mass, generated by the exact pmf ratio.
+///
+/// Callers guarantee that the numerators and denominators are positive over the range, that the ratios
+/// decrease in `i`, and that every ratio still to be summed when the sum stops is below one. The sum then stops
+/// as soon as the geometric bound on the remainder, `t_i·r_i/(1 − r_i)`, is below [`SUM_TOL`] of the partial
+/// sum, so truncation costs less than half an ulp.
+///
+/// Four terms are taken per step with a single division, `t·(r1 + r1r2 + r1r2r3 + r1r2r3r4)` over a common
+/// denominator: the loop is bound by division throughput, so this runs about three times faster than one
+/// term per division. `a`, `b` are integers below 2^64 and `c` a probability ratio, so the four-fold
+/// products stay far inside the `f64` range for any input the detector can produce.
+fn ratio_sum(c: f64, a0: f64, da: f64, b0: f64, db: f64, steps: u64) -> f64 {
+    let mut sum = 1.0;
+    let mut term = 1.0;
+    let mut i = 0u64;
+    let mut x = 0.0f64; // i as f64
+    while steps - i >= 4 {
+        let a1 = c * (a0 + da * x);
+        let b1 = b0 + db * x;
+        // Remainder ≤ term·r/(1 − r) with r = a1/b1, written without division.
+        if term * a1 <= SUM_TOL * sum * (b1 - a1) {
+            return sum;
+        }
+        let a2 = c * (a0 + da * (x + 1.0));
+        let a3 = c * (a0 + da * (x + 2.0));
+        let a4 = c * (a0 + da * (x + 3.0));
+        let b2 = b0 + db * (x + 1.0);
+        let b3 = b0 + db * (x + 2.0);
+        let b4 = b0 + db * (x + 3.0);
+        let p2 = a1 * a2;
+        let p3 = p2 * a3;
+        let p4 = p3 * a4;
+        // r1 + r1r2 + r1r2r3 + r1r2r3r4 = (a1·b2b3b4 + p2·b3b4 + p3·b4 + p4) / (b1b2b3b4).
+        let num = b4 * (b3 * (b2 * a1 + p2) + p3) + p4;
+        let inv = 1.0 / (b1 * b2 * b3 * b4);
+        sum += term * (num * inv);
+        term *= p4 * inv;
+        i += 4;
+        x += 4.0;
+    }
+    while i < steps {
+        let r = c * (a0 + da * x) / (b0 + db * x);
+        if term * r <= SUM_TOL * sum * (1.0 - r) {
+            break;
+        }
+        term *= r;
+        sum += term;
+        i += 1;
+        x += 1.0;
+    }
+    sum
+}
 
 /// `ln(2π)`.
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
