@@ -96,7 +96,9 @@ impl TailProb {
         }
     }
 
-    /// The probability itself; `0.0` when it is below the `f64` range (about 1e-308, subnormals included).
+    /// The probability itself; `0.0` when it is below the smallest positive `f64` (about 4.9e-324).
+    /// Between that and 2.2e-308 the result is subnormal and carries fewer significant digits: use
+    /// [`TailProb::log10_p`] for comparisons and reporting.
     pub fn p_value(&self) -> f64 {
         10f64.powf(self.log10_p)
     }

@@ -105,6 +105,23 @@ fn closed_forms() {
             assert!((any.p_value() - exact).abs() <= 1e-13 * exact);
         }
     }
+    // Extreme green fractions: k = 1 and k = n against closed forms.
+    for &g in &[1e-12f64, 1e-6, 1.0 - 1e-6, 1.0 - 1e-12] {
+        for &n in &[1u64, 30, 100_000] {
+            let exact = -(n as f64 * (-g).ln_1p()).exp_m1();
+            let got = binomial_upper(1, n, g).p_value();
+            assert!(
+                (got - exact).abs() <= 1e-12 * exact,
+                "k=1 n={n} g={g}: {got} vs {exact}"
+            );
+            let all = binomial_upper(n, n, g).ln_p();
+            let exact = n as f64 * g.ln();
+            assert!(
+                (all - exact).abs() <= 1e-12 * exact.abs().max(1e-6),
+                "k=n={n} g={g}"
+            );
+        }
+    }
     for &s in &[1e-9, 0.3, 1.0, 20.0, 700.0, 5000.0, 1e6] {
         let one = gamma_upper(1, s);
         assert!((one.ln_p() + s).abs() <= 1e-13 * s.max(1.0), "s={s}");
