@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
             &tok,
         )?;
-        let mut g = Generator::new(&lm);
+        let mut g = Generator::new(&lm, None)?;
         let mut ent = Vec::with_capacity(samples as usize * tokens);
         let mut ids = Vec::new();
         for k in 0..samples {

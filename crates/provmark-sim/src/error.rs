@@ -23,6 +23,9 @@ pub enum SimError {
         /// Usable paragraph openers found.
         openers: usize,
     },
+    /// [`crate::SimLm::decode`] was given an id the model never emits.
+    #[error("token id {0} is not one the simulated model emits; decode it with the tokenizer")]
+    NotEmitted(u32),
     /// Decoding generated ids failed (cannot happen for ids the model emits).
     #[error("decoding generated text: {0}")]
     Decode(#[from] provmark_tokenize::TokenizeError),

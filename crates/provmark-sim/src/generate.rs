@@ -1,5 +1,10 @@
 //! Generation: clean (plain sampling) or watermarked (through `provmark-embed`).
+//!
+//! Both paths use `provmark-embed`'s samplers — [`provmark_embed::sample_plain`] for clean text
+//! and [`Embedder::choose`] for watermarked text — so the simulation and a real serving stack
+//! embed the watermark with the very same code.
 
+use provmark_embed::{Dist, Embedder, Scratch, SequenceState};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -18,25 +23,53 @@ pub struct Sample {
     pub text: String,
 }
 
-/// Reusable generation state: candidate buffer and output buffer (allocate once per thread).
+/// Reusable generation state (candidate buffer, sampler scratch, the embedder's per-sequence
+/// state): build one per thread and generate many sequences without allocating per token.
 #[derive(Debug)]
 pub struct Generator<'a> {
     lm: &'a SimLm,
+    embedder: Option<&'a Embedder>,
     cands: Candidates,
+    scratch: Scratch,
+    seq: Option<SequenceState>,
     context: Vec<u32>,
+    watermarked_steps: usize,
 }
 
 impl<'a> Generator<'a> {
-    /// A generator for `lm`.
-    pub fn new(lm: &'a SimLm) -> Self {
-        Generator {
-            lm,
-            cands: lm.candidate_buffer(),
-            context: Vec::new(),
+    /// A generator for `lm`, watermarking through `embedder` when one is given (clean text
+    /// otherwise). The embedder's vocabulary must cover the model's tokenizer.
+    pub fn new(lm: &'a SimLm, embedder: Option<&'a Embedder>) -> Result<Self, SimError> {
+        if let Some(e) = embedder {
+            if e.vocab_size() < lm.vocab_size() {
+                return Err(SimError::Embed(format!(
+                    "embedder vocabulary {} is smaller than the tokenizer's {}",
+                    e.vocab_size(),
+                    lm.vocab_size()
+                )));
+            }
         }
+        Ok(Generator {
+            lm,
+            embedder,
+            cands: lm.candidate_buffer(),
+            scratch: Scratch::with_capacity(lm.config().top_k),
+            seq: embedder.map(|e| e.new_sequence(256)),
+            context: Vec::new(),
+            watermarked_steps: 0,
+        })
     }
 
-    /// Generates `n_tokens` after `prompt` into `out` (cleared first), sampling plainly.
+    /// Steps of the last generation that carried the watermark (0 for clean generation; fewer
+    /// than the tokens generated when contexts repeated or lacked h preceding ids).
+    pub fn watermarked_steps(&self) -> usize {
+        self.watermarked_steps
+    }
+
+    /// Generates `n_tokens` after `prompt` into `out` (cleared first; the prompt is not copied).
+    ///
+    /// With an embedder, every position with at least h preceding ids (prompt included) goes
+    /// through [`Embedder::choose`]; positions without a full context are sampled plainly.
     pub fn generate_into<R: RngCore + ?Sized>(
         &mut self,
         prompt: &[u32],
@@ -64,55 +97,87 @@ impl<'a> Generator<'a> {
         out.clear();
         self.context.clear();
         self.context.extend_from_slice(prompt);
+        self.watermarked_steps = 0;
+        if let Some(seq) = self.seq.as_mut() {
+            seq.reset();
+        }
+        let vocab = self.lm.vocab_size();
         for _ in 0..n_tokens {
             self.lm.candidates(&self.context, &mut self.cands);
-            let t = sample_candidates(&self.cands, rng);
-            observe(&self.cands, t);
-            self.context.push(t);
-            out.push(t);
+            let dist = Dist::CandidateLogits {
+                ids: self.cands.ids(),
+                logits: self.cands.logits(),
+            };
+            let token = match (self.embedder, self.seq.as_mut()) {
+                (Some(e), Some(seq)) if self.context.len() >= e.context_width() => {
+                    let c = e
+                        .choose(seq, &self.context, dist, &mut self.scratch, rng)
+                        .map_err(|err| SimError::Embed(err.to_string()))?;
+                    self.watermarked_steps += usize::from(c.watermarked);
+                    c.token
+                }
+                _ => provmark_embed::sample_plain(vocab, dist, &mut self.scratch, rng)
+                    .map_err(|err| SimError::Embed(err.to_string()))?,
+            };
+            observe(&self.cands, token);
+            self.context.push(token);
+            out.push(token);
         }
         Ok(())
     }
-}
 
-/// Draws one candidate from the softmax of the logits with one uniform from `rng`.
-fn sample_candidates<R: RngCore + ?Sized>(c: &Candidates, rng: &mut R) -> u32 {
-    let logits = c.logits();
-    let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let z: f64 = logits.iter().map(|&l| f64::from(l - m).exp()).sum();
-    let u = (rng.next_u64() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0) * z;
-    let mut acc = 0.0;
-    for (i, &l) in logits.iter().enumerate() {
-        acc += f64::from(l - m).exp();
-        if u < acc {
-            return c.ids()[i];
-        }
+    /// Sample `index` of a run seeded with `seed`: `n_tokens` ids after no prompt, drawn with
+    /// [`sample_rng`]`(seed, index)`, and their text. Deterministic in (model, embedder key,
+    /// seed, index) — what `provmark generate --seed S --count K` prints for k = 0..K.
+    pub fn sample(&mut self, seed: u64, index: u64, n_tokens: usize) -> Result<Sample, SimError> {
+        let mut ids = Vec::with_capacity(n_tokens);
+        self.generate_into(&[], n_tokens, &mut sample_rng(seed, index), &mut ids)?;
+        let text = self.lm.decode(&ids)?;
+        Ok(Sample { index, ids, text })
     }
-    c.ids()[c.len() - 1]
 }
 
-/// Generates `n_tokens` token ids after `prompt` (clean; the prompt is not returned).
+/// Generates `n_tokens` token ids after `prompt`: watermarked through `embedder` when given,
+/// clean otherwise. The prompt is not returned.
 ///
 /// ```
-/// use provmark_sim::{generate, SimConfig, SimLm};
+/// use provmark_core::{Profile, Scheme, SecretKey, TokenizerSpec};
+/// use provmark_embed::Embedder;
+/// use provmark_sim::{generate, sample_rng, SimConfig, SimLm};
 /// use provmark_tokenize::Tokenizer;
-/// use rand::SeedableRng;
 /// let tok = Tokenizer::openai("o200k_base")?;
 /// let lm = SimLm::new(SimConfig::new(1), &tok)?;
-/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-/// let ids = generate(&lm, &[], 20, &mut rng)?;
-/// assert_eq!(ids.len(), 20);
+/// let profile = Profile::from_secret(SecretKey::from_bytes([9; 32]), Scheme::DEFAULT_GREEN, 2,
+///     TokenizerSpec::default_openai())?;
+/// let embedder = Embedder::from_profile(&profile, Some("acct-7"), tok.vocab_size())?;
+/// let marked = generate(&lm, Some(&embedder), &[], 20, &mut sample_rng(5, 0))?;
+/// let clean = generate(&lm, None, &[], 20, &mut sample_rng(5, 0))?;
+/// assert_eq!((marked.len(), clean.len()), (20, 20));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn generate<R: RngCore + ?Sized>(
     lm: &SimLm,
+    embedder: Option<&Embedder>,
     prompt: &[u32],
     n_tokens: usize,
     rng: &mut R,
 ) -> Result<Vec<u32>, SimError> {
     let mut out = Vec::with_capacity(n_tokens);
-    Generator::new(lm).generate_into(prompt, n_tokens, rng, &mut out)?;
+    Generator::new(lm, embedder)?.generate_into(prompt, n_tokens, rng, &mut out)?;
     Ok(out)
+}
+
+/// [`generate`], returning the ids and their text.
+pub fn generate_text<R: RngCore + ?Sized>(
+    lm: &SimLm,
+    embedder: Option<&Embedder>,
+    prompt: &[u32],
+    n_tokens: usize,
+    rng: &mut R,
+) -> Result<(Vec<u32>, String), SimError> {
+    let ids = generate(lm, embedder, prompt, n_tokens, rng)?;
+    let text = lm.decode(&ids)?;
+    Ok((ids, text))
 }
 
 /// The RNG of sample `index` under `seed`: ChaCha8 (portable, reproducible on every platform).

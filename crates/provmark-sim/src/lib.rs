@@ -27,7 +27,7 @@
 //! use provmark_tokenize::Tokenizer;
 //! let tok = Tokenizer::openai("o200k_base")?;
 //! let lm = SimLm::new(SimConfig::new(42), &tok)?;
-//! let ids = generate(&lm, &[], 30, &mut sample_rng(1, 0))?;
+//! let ids = generate(&lm, None, &[], 30, &mut sample_rng(1, 0))?;
 //! let text = tok.decode(&ids)?;
 //! assert_eq!(tok.encode(&text), ids); // re-tokenizes to the same ids
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -45,5 +45,5 @@ mod support;
 
 pub use entropy::{entropy_of_logits, EntropyProfile};
 pub use error::SimError;
-pub use generate::{generate, sample_rng, Generator, Sample};
+pub use generate::{generate, generate_text, sample_rng, Generator, Sample};
 pub use model::{Candidates, SimConfig, SimLm, MAX_ORDER, MAX_TOP_K};

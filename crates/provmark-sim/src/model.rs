@@ -127,6 +127,9 @@ pub struct SimLm {
     support: Support,
     table: ShapeTable,
     vocab_size: usize,
+    /// Bytes of every token the model can emit, concatenated; `text_at[id]` = (start, len).
+    text: Vec<u8>,
+    text_at: Vec<(u32, u8)>,
     inv_temperature: f64,
     key_lang: u64,
     key_gate: u64,
@@ -220,7 +223,21 @@ impl SimLm {
             });
         }
         let style_key = mix2(config.seed, config.style);
+        let mut text = Vec::new();
+        let mut text_at = vec![(0u32, 0u8); tokenizer.vocab_size()];
+        for (id, slot) in text_at.iter_mut().enumerate() {
+            if support.contains(id as u32) {
+                if let Some(b) = tokenizer.token_bytes(id as u32) {
+                    if b.len() <= usize::from(u8::MAX) {
+                        *slot = (text.len() as u32, b.len() as u8);
+                        text.extend_from_slice(&b);
+                    }
+                }
+            }
+        }
         Ok(SimLm {
+            text,
+            text_at,
             inv_temperature: 1.0 / config.temperature,
             key_lang: mix2(config.seed, SALT_LANG),
             key_gate: mix2(style_key, SALT_GATE),
@@ -331,6 +348,21 @@ impl SimLm {
             }
             r += 1;
         }
+    }
+
+    /// Decodes ids the model can emit (an error names the first other id; use the tokenizer for
+    /// those).
+    pub fn decode(&self, ids: &[u32]) -> Result<String, SimError> {
+        let mut out = Vec::with_capacity(ids.len() * 6);
+        for &id in ids {
+            match self.text_at.get(id as usize) {
+                Some(&(start, len)) if len > 0 => {
+                    out.extend_from_slice(&self.text[start as usize..start as usize + len as usize])
+                }
+                _ => return Err(SimError::NotEmitted(id)),
+            }
+        }
+        String::from_utf8(out).map_err(|_| SimError::NotEmitted(u32::MAX))
     }
 
     /// Entropy (nats) of the step after `context` at the model's temperature (convenience; uses
