@@ -1,4 +1,5 @@
 //! Behavioural tests of the simulated language model (fixed seeds; seconds in debug builds).
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
