@@ -1,4 +1,61 @@
-//! The `provmark` binary.
+//! The `provmark` binary: thin verbs over the provmark libraries.
+//!
+//! Exit status follows grep: 0 = watermark / evidence found (or the verb succeeded), 1 = not
+//! found (or a report was altered), 2 = error (one line on stderr).
 #![forbid(unsafe_code)]
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod common;
+mod keygen;
+mod scan;
+mod verify_report;
+
+/// provmark: keyed LLM watermarks, exact detection and distillation evidence.
+#[derive(Parser)]
+#[command(name = "provmark", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new watermark profile (secret key + every detection parameter).
+    Keygen(keygen::KeygenArgs),
+    /// Test one suspect text (or token ids) for the watermark: verdict, exact p-value, account,
+    /// spans.
+    Check(check::CheckArgs),
+    /// Scan a corpus for distillation evidence: one pooled exact test over every distinct token
+    /// pair, per-account attribution, JSON and HTML evidence reports.
+    Scan(scan::ScanArgs),
+    /// Check that an evidence report is exactly as `scan` wrote it (MAC under the profile).
+    VerifyReport(verify_report::VerifyReportArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Keygen(a) => keygen::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Scan(a) => scan::run(a),
+        Command::VerifyReport(a) => verify_report::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            common::print_error(&e);
+            ExitCode::from(2)
+        }
+    }
+}
