@@ -1,0 +1,508 @@
+//! The global dedup set: bounded memory, spilled in sorted hash partitions, merged exactly.
+//!
+//! Every distinct (context, token) pair's score is a deterministic function of the pair, so the
+//! pooled statistic is a function of the *set* of distinct pairs. A worker keeps the pairs it has
+//! seen in a [`PairTable`] — an open-addressing index over a dense entry array:
+//!
+//! | per unique pair | bytes |
+//! |---|---|
+//! | entry: fingerprint (8) + first record ordinal (8) + master score (8) | 24 |
+//! | index slot (8 bytes at ≤ 70 % load) | 11.4 – 22.9 |
+//! | ids for account tests (`4·(h+1)`, only with `--accounts`) | 12 at h = 2 |
+//!
+//! i.e. about 35–47 bytes in memory (24 on disk) without accounts. When a table reaches its
+//! share of the memory budget it is sorted by fingerprint and written to a *run* file; the run
+//! is laid out as [`PARTITIONS`] contiguous segments by the top fingerprint bits. At the end
+//! each partition is merged on its own (a k-way merge of that partition's segments of every run
+//! and every in-memory table): equal fingerprints collapse to one pair with the smallest record
+//! ordinal. Partitions are independent, so they merge in parallel and can be split across
+//! processes or machines (see [`crate::distributed`]).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, ScanError};
+
+/// Number of hash partitions (top [`PARTITION_BITS`] bits of the fingerprint).
+pub const PARTITIONS: usize = 1 << PARTITION_BITS;
+/// Bits of the fingerprint that select its partition.
+pub const PARTITION_BITS: u32 = 6;
+
+/// The partition of a fingerprint.
+#[inline]
+pub fn partition_of(fp: u64) -> usize {
+    (fp >> (64 - PARTITION_BITS)) as usize
+}
+
+/// One distinct pair as kept by the dedup set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PairEntry {
+    /// Keyed fingerprint of (context, token).
+    pub fp: u64,
+    /// Input-order index of the first record that contains the pair.
+    pub ord: u64,
+    /// The pair's score under the master key (0/1 green, −ln(1 − u) Gumbel).
+    pub score: f64,
+}
+
+const ENTRY_BYTES: usize = 24;
+const MAX_LOAD_NUM: usize = 7;
+const MAX_LOAD_DEN: usize = 10;
+const RUN_MAGIC: &[u8; 8] = b"PMRUN\x01\0\0";
+
+/// A worker's set of distinct pairs, bounded by a memory budget, spilling sorted runs to disk.
+#[derive(Debug)]
+pub struct PairTable {
+    slots: Vec<u64>,
+    entries: Vec<PairEntry>,
+    ids: Vec<u32>,
+    stride: usize,
+    max_entries: usize,
+    max_slots: usize,
+    spill_dir: PathBuf,
+    runs: Vec<PathBuf>,
+    run_prefix: String,
+}
+
+impl PairTable {
+    /// A table holding at most `budget_bytes` of state, keeping `stride` ids per pair (0 or
+    /// h + 1), spilling into `spill_dir` as `{run_prefix}-{n}.run`.
+    pub fn new(budget_bytes: usize, stride: usize, spill_dir: &Path, run_prefix: &str) -> Self {
+        let per_entry = ENTRY_BYTES + 4 * stride;
+        // Largest power-of-two slot count S with 8·S + 0.7·S·per_entry ≤ budget.
+        let mut s: usize = 1 << 10;
+        while (s * 2) * 8 + (s * 2) * MAX_LOAD_NUM / MAX_LOAD_DEN * per_entry <= budget_bytes {
+            s *= 2;
+        }
+        PairTable {
+            slots: vec![0; 1 << 10],
+            entries: Vec::new(),
+            ids: Vec::new(),
+            stride,
+            max_entries: s * MAX_LOAD_NUM / MAX_LOAD_DEN,
+            max_slots: s,
+            spill_dir: spill_dir.to_path_buf(),
+            runs: Vec::new(),
+            run_prefix: run_prefix.to_string(),
+        }
+    }
+
+    /// Most entries held in memory before a spill.
+    pub fn capacity_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    /// Entries currently in memory.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is held in memory.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Run files written so far.
+    pub fn runs(&self) -> &[PathBuf] {
+        &self.runs
+    }
+
+    /// Inserts a pair first seen in record `ord` (records reach one table in increasing order,
+    /// so the first insert holds the smallest ordinal). Returns `true` if it was new here.
+    #[inline]
+    pub fn insert(&mut self, fp: u64, ord: u64, score: f64, ids: &[u32]) -> Result<bool> {
+        let mask = self.slots.len() - 1;
+        let tag = fp >> 32;
+        let mut i = (fp as usize) & mask;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                break;
+            }
+            if s >> 32 == tag {
+                let idx = (s & 0xffff_ffff) as usize - 1;
+                if self.entries[idx].fp == fp {
+                    return Ok(false);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        if self.entries.len() >= self.max_entries {
+            self.spill()?;
+            return self.insert(fp, ord, score, ids);
+        }
+        if (self.entries.len() + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM
+            && self.slots.len() < self.max_slots
+        {
+            self.grow();
+            return self.insert(fp, ord, score, ids);
+        }
+        let idx = self.entries.len();
+        self.slots[i] = (tag << 32) | (idx as u64 + 1);
+        if self.entries.len() == self.entries.capacity() {
+            let extra = self
+                .entries
+                .capacity()
+                .max(1024)
+                .min(self.max_entries - self.entries.len());
+            self.entries.reserve_exact(extra);
+            self.ids.reserve_exact(extra * self.stride);
+        }
+        self.entries.push(PairEntry { fp, ord, score });
+        if self.stride > 0 {
+            self.ids.extend_from_slice(&ids[..self.stride]);
+        }
+        Ok(true)
+    }
+
+    fn grow(&mut self) {
+        let n = self.slots.len() * 2;
+        self.slots = vec![0; n];
+        let mask = n - 1;
+        for (idx, e) in self.entries.iter().enumerate() {
+            let mut i = (e.fp as usize) & mask;
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = ((e.fp >> 32) << 32) | (idx as u64 + 1);
+        }
+    }
+
+    /// Sorted view of the in-memory entries (by fingerprint), consuming them.
+    fn take_sorted(&mut self) -> SortedRun {
+        let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| self.entries[i as usize].fp);
+        let entries: Vec<PairEntry> = order.iter().map(|&i| self.entries[i as usize]).collect();
+        let mut ids = Vec::with_capacity(self.ids.len());
+        for &i in &order {
+            let i = i as usize;
+            ids.extend_from_slice(&self.ids[i * self.stride..(i + 1) * self.stride]);
+        }
+        self.entries = Vec::new();
+        self.ids = Vec::new();
+        self.slots = vec![0; 1 << 10];
+        SortedRun {
+            entries,
+            ids,
+            stride: self.stride,
+        }
+    }
+
+    /// Writes the in-memory entries as a sorted, partitioned run file and empties the table.
+    pub fn spill(&mut self) -> Result<()> {
+        if self.entries.is_empty() {
+            return Ok(());
+        }
+        let run = self.take_sorted();
+        let path = self
+            .spill_dir
+            .join(format!("{}-{}.run", self.run_prefix, self.runs.len()));
+        write_run(&path, &run)?;
+        self.runs.push(path);
+        Ok(())
+    }
+
+    /// Finishes the table: the in-memory part as a sorted run plus the spilled run files.
+    pub fn finish(mut self) -> (SortedRun, Vec<PathBuf>) {
+        let run = self.take_sorted();
+        (run, self.runs)
+    }
+}
+
+/// Entries sorted by fingerprint, with their ids (stride per entry).
+#[derive(Debug, Default)]
+pub struct SortedRun {
+    entries: Vec<PairEntry>,
+    ids: Vec<u32>,
+    stride: usize,
+}
+
+impl SortedRun {
+    fn partition_range(&self, p: usize) -> std::ops::Range<usize> {
+        let lo = self.entries.partition_point(|e| partition_of(e.fp) < p);
+        let hi = self.entries.partition_point(|e| partition_of(e.fp) <= p);
+        lo..hi
+    }
+}
+
+fn write_run(path: &Path, run: &SortedRun) -> Result<()> {
+    let io = |e| ScanError::io(path, e);
+    let mut counts = [0u64; PARTITIONS];
+    for e in &run.entries {
+        counts[partition_of(e.fp)] += 1;
+    }
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
+    w.write_all(RUN_MAGIC).map_err(io)?;
+    w.write_all(&(run.stride as u64).to_le_bytes())
+        .map_err(io)?;
+    for c in counts {
+        w.write_all(&c.to_le_bytes()).map_err(io)?;
+    }
+    for (i, e) in run.entries.iter().enumerate() {
+        w.write_all(&e.fp.to_le_bytes()).map_err(io)?;
+        w.write_all(&e.ord.to_le_bytes()).map_err(io)?;
+        w.write_all(&e.score.to_bits().to_le_bytes()).map_err(io)?;
+        for id in &run.ids[i * run.stride..(i + 1) * run.stride] {
+            w.write_all(&id.to_le_bytes()).map_err(io)?;
+        }
+    }
+    w.flush().map_err(io)?;
+    Ok(())
+}
+
+/// A cursor over one partition of one sorted source.
+enum Cursor<'a> {
+    Memory {
+        run: &'a SortedRun,
+        pos: usize,
+        end: usize,
+    },
+    File {
+        path: PathBuf,
+        reader: BufReader<File>,
+        left: u64,
+        stride: usize,
+        ids: Vec<u32>,
+    },
+}
+
+impl Cursor<'_> {
+    fn open_file(path: &Path, p: usize, expect_stride: usize) -> Result<Cursor<'static>> {
+        let io = |e| ScanError::io(path, e);
+        let mut f = File::open(path).map_err(io)?;
+        let mut head = [0u8; 16 + 8 * PARTITIONS];
+        f.read_exact(&mut head).map_err(io)?;
+        if &head[..8] != RUN_MAGIC {
+            return Err(ScanError::Input {
+                path: path.to_path_buf(),
+                reason: "not a provmark run file".into(),
+            });
+        }
+        let word = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&head[i..i + 8]);
+            u64::from_le_bytes(b)
+        };
+        let stride = word(8) as usize;
+        if stride != expect_stride {
+            return Err(ScanError::Input {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "run file keeps {stride} ids per pair, this scan needs {expect_stride}"
+                ),
+            });
+        }
+        let counts: Vec<u64> = (0..PARTITIONS).map(|i| word(16 + 8 * i)).collect();
+        let rec = (ENTRY_BYTES + 4 * stride) as u64;
+        let before: u64 = counts[..p].iter().sum();
+        f.seek(SeekFrom::Start(head.len() as u64 + before * rec))
+            .map_err(io)?;
+        Ok(Cursor::File {
+            path: path.to_path_buf(),
+            reader: BufReader::with_capacity(1 << 16, f),
+            left: counts[p],
+            stride,
+            ids: vec![0; stride],
+        })
+    }
+
+    /// The next entry (ids readable through [`Cursor::ids`] until the next call).
+    fn next(&mut self) -> Result<Option<PairEntry>> {
+        match self {
+            Cursor::Memory { run, pos, end } => {
+                if *pos >= *end {
+                    return Ok(None);
+                }
+                *pos += 1;
+                Ok(Some(run.entries[*pos - 1]))
+            }
+            Cursor::File {
+                path,
+                reader,
+                left,
+                stride,
+                ids,
+            } => {
+                if *left == 0 {
+                    return Ok(None);
+                }
+                *left -= 1;
+                let io = |e| ScanError::io(path.as_path(), e);
+                let mut b = [0u8; ENTRY_BYTES];
+                reader.read_exact(&mut b).map_err(io)?;
+                let w = |i: usize| {
+                    let mut x = [0u8; 8];
+                    x.copy_from_slice(&b[i..i + 8]);
+                    u64::from_le_bytes(x)
+                };
+                for id in ids.iter_mut().take(*stride) {
+                    let mut x = [0u8; 4];
+                    reader.read_exact(&mut x).map_err(io)?;
+                    *id = u32::from_le_bytes(x);
+                }
+                Ok(Some(PairEntry {
+                    fp: w(0),
+                    ord: w(8),
+                    score: f64::from_bits(w(16)),
+                }))
+            }
+        }
+    }
+
+    fn ids(&self) -> &[u32] {
+        match self {
+            Cursor::Memory { run, pos, .. } => &run.ids[(*pos - 1) * run.stride..*pos * run.stride],
+            Cursor::File { ids, .. } => ids,
+        }
+    }
+}
+
+/// Everything that holds distinct pairs at the end of a scan: in-memory runs and run files.
+#[derive(Debug, Default)]
+pub struct PairSources {
+    /// In-memory sorted runs (one per worker).
+    pub memory: Vec<SortedRun>,
+    /// Spilled run files.
+    pub files: Vec<PathBuf>,
+    /// Ids per pair.
+    pub stride: usize,
+}
+
+impl PairSources {
+    /// Visits every distinct pair of partition `p` once, in fingerprint order, with the
+    /// smallest record ordinal among its copies and its ids.
+    pub fn merge_partition(
+        &self,
+        p: usize,
+        visit: &mut dyn FnMut(&PairEntry, &[u32]),
+    ) -> Result<()> {
+        let mut cursors: Vec<Cursor<'_>> = Vec::new();
+        for run in &self.memory {
+            let r = run.partition_range(p);
+            cursors.push(Cursor::Memory {
+                run,
+                pos: r.start,
+                end: r.end,
+            });
+        }
+        for f in &self.files {
+            cursors.push(Cursor::open_file(f, p, self.stride)?);
+        }
+        // Heap of (fp, ord, cursor index); the smallest ord of equal fingerprints comes first.
+        let mut heap = BinaryHeap::new();
+        let mut heads: Vec<Option<PairEntry>> = Vec::with_capacity(cursors.len());
+        for (i, c) in cursors.iter_mut().enumerate() {
+            let h = c.next()?;
+            if let Some(e) = h {
+                heap.push(Reverse((e.fp, e.ord, i)));
+            }
+            heads.push(h);
+        }
+        let mut last: Option<u64> = None;
+        while let Some(Reverse((fp, _, i))) = heap.pop() {
+            let e = heads[i]
+                .take()
+                .ok_or_else(|| ScanError::Internal("merge cursor out of step".into()))?;
+            if last != Some(fp) {
+                visit(&e, cursors[i].ids());
+                last = Some(fp);
+            }
+            let h = cursors[i].next()?;
+            if let Some(n) = h {
+                heap.push(Reverse((n.fp, n.ord, i)));
+            }
+            heads[i] = h;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn collect(sources: &PairSources) -> Vec<(u64, u64, f64, Vec<u32>)> {
+        let mut out = Vec::new();
+        for p in 0..PARTITIONS {
+            sources
+                .merge_partition(p, &mut |e, ids| {
+                    out.push((e.fp, e.ord, e.score, ids.to_vec()))
+                })
+                .unwrap();
+        }
+        out
+    }
+
+    /// A spilling table and an unbounded one keep exactly the same distinct pairs.
+    #[test]
+    fn spilled_and_in_memory_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut small = PairTable::new(64 << 10, 3, dir.path(), "small");
+        let mut big = PairTable::new(64 << 20, 3, dir.path(), "big");
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut all = Vec::new();
+        for ord in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Many repeats: fingerprints from a small pool.
+            let fp = (x % 7_000).wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
+            let score = (fp % 2) as f64;
+            let ids = [(fp % 11) as u32, (fp % 13) as u32, (fp % 17) as u32];
+            small.insert(fp, ord, score, &ids).unwrap();
+            big.insert(fp, ord, score, &ids).unwrap();
+            all.push(fp);
+        }
+        assert!(
+            !small.runs().is_empty(),
+            "the small table must have spilled"
+        );
+        assert!(big.runs().is_empty());
+        let (m1, f1) = small.finish();
+        let (m2, f2) = big.finish();
+        let a = collect(&PairSources {
+            memory: vec![m1],
+            files: f1,
+            stride: 3,
+        });
+        let b = collect(&PairSources {
+            memory: vec![m2],
+            files: f2,
+            stride: 3,
+        });
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(a.len(), all.len());
+        assert_eq!(a, b);
+        // Every kept ordinal is the first occurrence.
+        for w in a.windows(2) {
+            assert!(w[0].0 < w[1].0);
+        }
+    }
+
+    /// Two shards holding overlapping pairs merge to the union with the smaller ordinal.
+    #[test]
+    fn shards_merge_to_union_with_min_ordinal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = PairTable::new(1 << 20, 0, dir.path(), "a");
+        let mut b = PairTable::new(1 << 20, 0, dir.path(), "b");
+        a.insert(5 << 60, 10, 1.0, &[]).unwrap();
+        a.insert(7, 11, 0.0, &[]).unwrap();
+        b.insert(5 << 60, 3, 1.0, &[]).unwrap();
+        b.insert(9, 4, 1.0, &[]).unwrap();
+        b.spill().unwrap();
+        let (ma, _) = a.finish();
+        let (mb, fb) = b.finish();
+        let got = collect(&PairSources {
+            memory: vec![ma, mb],
+            files: fb,
+            stride: 0,
+        });
+        let fps: Vec<(u64, u64)> = got.iter().map(|g| (g.0, g.1)).collect();
+        assert_eq!(fps, vec![(7, 11), (9, 4), (5 << 60, 3)]);
+    }
+}

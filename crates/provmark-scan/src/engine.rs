@@ -1,0 +1,935 @@
+//! The streaming scan: one reader thread, N tokenize-and-score workers, an in-order collector,
+//! then a partition-parallel merge of the distinct pairs.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use provmark_core::prf::AnyPrf;
+use provmark_core::{Profile, Watermark};
+use provmark_detect::tail::{bonferroni, TailProb};
+use provmark_detect::{
+    score_ids_with, Accumulator, FingerprintSet, Options, PairFingerprinter, Scratch, Statistic,
+};
+use provmark_tokenize::Tokenizer;
+use serde::{Deserialize, Serialize};
+
+use crate::dedup::{PairSources, PairTable, PARTITIONS};
+use crate::error::{Result, ScanError};
+use crate::input::{self, Batch, Fields, InputFile, RawKind, RawRanges, RawRecord, RecordSink};
+use crate::record::{parse_json_line, FieldValue, SkipReason};
+
+/// Live counters for a progress display (all monotone; read with `Relaxed`).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Raw input bytes read so far.
+    pub bytes_read: AtomicU64,
+    /// Total raw input bytes (0 when unknown, e.g. standard input).
+    pub bytes_total: AtomicU64,
+    /// Records processed (scored or skipped).
+    pub records: AtomicU64,
+    /// Tokens produced by the tokenizer.
+    pub tokens: AtomicU64,
+    /// Set while the final merge of distinct pairs runs.
+    pub merging: AtomicBool,
+}
+
+/// Settings of one corpus pass (shared by the suspect corpus and the control).
+#[derive(Clone, Debug)]
+pub(crate) struct PassSettings {
+    pub fields: Fields,
+    pub threads: usize,
+    pub memory_budget: usize,
+    pub min_tokens: usize,
+    pub curve_bins: usize,
+    pub spill_dir: PathBuf,
+}
+
+/// Shared read-only state of a pass.
+pub(crate) struct Keys<'a> {
+    pub tokenizer: &'a Tokenizer,
+    pub master: Watermark<AnyPrf>,
+    pub accounts: Vec<(String, Watermark<AnyPrf>)>,
+    pub fingerprinter: PairFingerprinter,
+    /// Supervised mode: contexts that occur in the provider's own outputs.
+    pub filter: Option<FingerprintSet>,
+}
+
+/// Result of one input file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputSummary {
+    /// Path as given or found.
+    pub path: String,
+    /// SHA-256 of the raw file bytes (lowercase hex).
+    pub sha256: String,
+    /// Records read from it (scored + skipped).
+    pub records: u64,
+    /// Raw bytes.
+    pub bytes: u64,
+    /// `jsonl`, `text` or `parquet`.
+    pub format: input::InputFormat,
+    /// `none`, `gzip` or `zstd`.
+    pub compression: input::Compression,
+}
+
+/// One point of the cumulative evidence curve.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Records read up to this point (input order).
+    pub records: u64,
+    /// Distinct pairs scored among them.
+    pub scored_tokens: u64,
+    /// log10 p of the pooled test over those pairs.
+    pub log10_p: f64,
+}
+
+/// One account's pooled test over all distinct pairs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountResult {
+    /// Rank by p-value (1 = most significant).
+    pub rank: usize,
+    /// The account id.
+    pub account: String,
+    /// Unadjusted log10 p.
+    pub log10_p: f64,
+    /// Bonferroni-adjusted log10 p (× number of accounts).
+    pub adjusted_log10_p: f64,
+    /// Bonferroni-adjusted p.
+    pub adjusted_p_value: f64,
+    /// The raw statistic under this account's key.
+    pub statistic: Statistic,
+}
+
+/// Histogram of per-record p-values on a −log10 scale (for the QQ plot).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordPValues {
+    /// Records with at least one scored token (those with a p-value).
+    pub count: u64,
+    /// Width of each bin in −log10 p.
+    pub bin_width: f64,
+    /// `counts[i]` records have −log10 p in `[i·w, (i+1)·w)`; the last bin is open-ended.
+    pub counts: Vec<u64>,
+}
+
+const P_BIN_WIDTH: f64 = 0.1;
+const P_BINS: usize = 501;
+
+/// Everything one pass over a corpus found.
+#[derive(Clone, Debug)]
+pub(crate) struct PassResult {
+    pub statistic: Statistic,
+    pub log10_p: f64,
+    pub unique_pairs: u64,
+    pub total_tokens: u64,
+    pub records_total: u64,
+    pub records_scored: u64,
+    pub skipped: BTreeMap<SkipReason, u64>,
+    pub inputs: Vec<InputSummary>,
+    pub curve: Vec<CurvePoint>,
+    pub record_p: RecordPValues,
+    pub accounts: Vec<AccountResult>,
+    pub spilled_runs: usize,
+}
+
+/// One record's outcome.
+#[derive(Debug)]
+struct Outcome {
+    input: u32,
+    locator: u64,
+    id: Option<String>,
+    tokens: u64,
+    result: std::result::Result<(Statistic, f64), SkipReason>,
+}
+
+struct BatchOut {
+    seq: u64,
+    outcomes: Vec<Outcome>,
+}
+
+/// The JSON line written to the records file for one input record.
+#[derive(Serialize)]
+struct RecordLine<'a> {
+    id: &'a str,
+    input: &'a str,
+    line: u64,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<SkipReason>,
+    tokens: u64,
+    scored_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log10_p: Option<f64>,
+}
+
+const BATCH_BYTES: usize = 1 << 20;
+const BATCH_RECORDS: usize = 2048;
+
+struct BatchSender {
+    tx: std::sync::mpsc::SyncSender<Batch>,
+    current: Batch,
+    next_record: u64,
+    stop: Arc<AtomicBool>,
+}
+
+impl BatchSender {
+    fn flush(&mut self) -> bool {
+        if self.current.records.is_empty() {
+            return true;
+        }
+        let seq = self.current.seq;
+        let next = Batch {
+            seq: seq + 1,
+            first_record: self.next_record,
+            data: Vec::with_capacity(BATCH_BYTES + (BATCH_BYTES >> 2)),
+            records: Vec::with_capacity(BATCH_RECORDS),
+        };
+        let full = std::mem::replace(&mut self.current, next);
+        self.tx.send(full).is_ok()
+    }
+}
+
+impl RecordSink for BatchSender {
+    fn push(
+        &mut self,
+        input: u32,
+        locator: u64,
+        kind: RawKind,
+        fill: &mut dyn FnMut(&mut Vec<u8>) -> RawRanges,
+    ) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let r = fill(&mut self.current.data);
+        self.current.records.push(RawRecord {
+            input,
+            locator,
+            kind,
+            text: r.text,
+            prompt: r.prompt,
+            id: r.id,
+        });
+        self.next_record += 1;
+        if self.current.data.len() >= BATCH_BYTES || self.current.records.len() >= BATCH_RECORDS {
+            return self.flush();
+        }
+        true
+    }
+}
+
+/// Per-worker scratch, reused across records (no allocation per token once grown).
+struct Worker<'k> {
+    keys: &'k Keys<'k>,
+    ids: Vec<u32>,
+    prompt_ids: Vec<u32>,
+    scratch: Scratch,
+    table: PairTable,
+    min_tokens: usize,
+    stride: usize,
+    fields: Fields,
+}
+
+impl Worker<'_> {
+    fn process(&mut self, rec: &RawRecord, data: &[u8], ord: u64) -> Result<Outcome> {
+        let mut out = Outcome {
+            input: rec.input,
+            locator: rec.locator,
+            id: rec
+                .id
+                .as_ref()
+                .map(|r| String::from_utf8_lossy(&data[r.clone()]).into_owned()),
+            tokens: 0,
+            result: Err(SkipReason::EmptyText),
+        };
+        let fields = &data[rec.text.clone()];
+        let (text, prompt): (std::borrow::Cow<'_, str>, Option<std::borrow::Cow<'_, str>>) =
+            match rec.kind {
+                RawKind::JsonLine => {
+                    let names = &self.fields;
+                    match parse_json_line(
+                        fields,
+                        &names.text,
+                        names.prompt.as_deref(),
+                        names.id.as_deref(),
+                    ) {
+                        Err(reason) => {
+                            out.result = Err(reason);
+                            return Ok(out);
+                        }
+                        Ok(p) => {
+                            if p.id.is_some() {
+                                out.id = p.id;
+                            }
+                            match p.text {
+                                FieldValue::Absent => {
+                                    out.result = Err(SkipReason::MissingField);
+                                    return Ok(out);
+                                }
+                                FieldValue::NotText => {
+                                    out.result = Err(SkipReason::NotText);
+                                    return Ok(out);
+                                }
+                                FieldValue::Str(s) => (s, p.prompt),
+                            }
+                        }
+                    }
+                }
+                RawKind::PlainText | RawKind::Row => match std::str::from_utf8(fields) {
+                    Ok(s) => (
+                        s.into(),
+                        rec.prompt
+                            .as_ref()
+                            .map(|r| String::from_utf8_lossy(&data[r.clone()])),
+                    ),
+                    Err(_) => {
+                        out.result = Err(SkipReason::InvalidUtf8);
+                        return Ok(out);
+                    }
+                },
+                RawKind::RowMissing => {
+                    out.result = Err(SkipReason::MissingField);
+                    return Ok(out);
+                }
+                RawKind::RowNotText => {
+                    out.result = Err(SkipReason::NotText);
+                    return Ok(out);
+                }
+            };
+        if text.trim().is_empty() {
+            out.result = Err(SkipReason::EmptyText);
+            return Ok(out);
+        }
+        let keys = self.keys;
+        self.ids.clear();
+        keys.tokenizer.encode_into(&text, &mut self.ids);
+        out.tokens = self.ids.len() as u64;
+        let h = keys.master.context_width();
+        if self.ids.len() < self.min_tokens.max(h + 1) {
+            out.result = Err(SkipReason::TooFewTokens);
+            return Ok(out);
+        }
+        let is_special = |id: u32| keys.tokenizer.is_special(id);
+        let mut opts = Options::with_fingerprinter(keys.fingerprinter.clone())
+            .special_tokens(&is_special)
+            .keep_positions(true);
+        self.prompt_ids.clear();
+        if let Some(p) = prompt.as_deref() {
+            keys.tokenizer.encode_into(p, &mut self.prompt_ids);
+        }
+        if !self.prompt_ids.is_empty() {
+            opts = opts.prompt(&self.prompt_ids);
+        }
+        let ev = score_ids_with(&keys.master, &self.ids, &opts, &mut self.scratch)?;
+        let positions = ev.positions.unwrap_or_default();
+        let mut acc = Accumulator::for_scheme(&keys.master.scheme())?;
+        for (&i, &score) in positions.index.iter().zip(&positions.score) {
+            let i = i as usize;
+            let ctx = &self.ids[i - h..i];
+            if let Some(filter) = &keys.filter {
+                if !filter.contains(keys.fingerprinter.context(ctx)) {
+                    continue;
+                }
+            }
+            acc.add(score);
+            let fp = keys.fingerprinter.pair(ctx, self.ids[i]);
+            let ids = if self.stride > 0 {
+                &self.ids[i - h..=i]
+            } else {
+                &[][..]
+            };
+            self.table.insert(fp, ord, score, ids)?;
+        }
+        let statistic = acc.statistic();
+        out.result = Ok((statistic, statistic.tail().log10_p));
+        Ok(out)
+    }
+}
+
+/// Runs one pass over `files`. `records_out` receives one JSON line per record, in input order.
+pub(crate) fn run_pass(
+    keys: &Keys<'_>,
+    files: &[InputFile],
+    settings: &PassSettings,
+    records_out: Option<&mut dyn Write>,
+    records_out_path: &Path,
+    progress: &Progress,
+    run_prefix: &str,
+) -> Result<PassResult> {
+    let threads = settings.threads.max(1);
+    let h = keys.master.context_width();
+    let stride = if keys.accounts.is_empty() { 0 } else { h + 1 };
+    let total_bytes: u64 = files.iter().map(|f| f.size).sum();
+    progress
+        .bytes_total
+        .fetch_add(total_bytes, Ordering::Relaxed);
+    let bytes_counter = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (batch_tx, batch_rx) = sync_channel::<Batch>(threads * 2 + 2);
+    let batch_rx = Arc::new(Mutex::new(batch_rx));
+    let (out_tx, out_rx) = channel::<Result<BatchOut>>();
+    let per_worker_budget = settings.memory_budget / threads;
+
+    std::thread::scope(|scope| -> Result<PassResult> {
+        // Reader.
+        let reader = {
+            let stop = stop.clone();
+            let fields = settings.fields.clone();
+            let bytes_counter = bytes_counter.clone();
+            scope.spawn(move || -> Result<Vec<input::FileDigest>> {
+                let mut sender = BatchSender {
+                    tx: batch_tx,
+                    current: Batch {
+                        seq: 0,
+                        first_record: 0,
+                        data: Vec::with_capacity(BATCH_BYTES + (BATCH_BYTES >> 2)),
+                        records: Vec::with_capacity(BATCH_RECORDS),
+                    },
+                    next_record: 0,
+                    stop: stop.clone(),
+                };
+                let mut digests = Vec::with_capacity(files.len());
+                for (i, f) in files.iter().enumerate() {
+                    match input::read_file(
+                        i as u32,
+                        f,
+                        &fields,
+                        &mut sender,
+                        Some(bytes_counter.clone()),
+                    ) {
+                        Ok(d) => digests.push(d),
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+                sender.flush();
+                Ok(digests)
+            })
+        };
+        // Workers.
+        let mut workers = Vec::with_capacity(threads);
+        for w in 0..threads {
+            let rx = batch_rx.clone();
+            let tx = out_tx.clone();
+            let stop = stop.clone();
+            let fields = settings.fields.clone();
+            workers.push(scope.spawn(move || -> Result<PairTable> {
+                let mut worker = Worker {
+                    keys,
+                    ids: Vec::with_capacity(1 << 12),
+                    prompt_ids: Vec::new(),
+                    scratch: Scratch::new(),
+                    table: PairTable::new(
+                        per_worker_budget,
+                        stride,
+                        &settings.spill_dir,
+                        &format!("{run_prefix}-w{w}"),
+                    ),
+                    min_tokens: settings.min_tokens,
+                    stride,
+                    fields,
+                };
+                loop {
+                    let batch = {
+                        let guard = rx
+                            .lock()
+                            .map_err(|_| ScanError::Internal("reader lock poisoned".into()))?;
+                        guard.recv()
+                    };
+                    let Ok(batch) = batch else { break };
+                    let mut outcomes = Vec::with_capacity(batch.records.len());
+                    let mut tokens = 0;
+                    for (k, rec) in batch.records.iter().enumerate() {
+                        match worker.process(rec, &batch.data, batch.first_record + k as u64) {
+                            Ok(o) => {
+                                tokens += o.tokens;
+                                outcomes.push(o);
+                            }
+                            Err(e) => {
+                                stop.store(true, Ordering::Relaxed);
+                                let _ = tx.send(Err(e));
+                                return Ok(worker.table);
+                            }
+                        }
+                    }
+                    progress
+                        .records
+                        .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+                    progress.tokens.fetch_add(tokens, Ordering::Relaxed);
+                    if tx
+                        .send(Ok(BatchOut {
+                            seq: batch.seq,
+                            outcomes,
+                        }))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(worker.table)
+            }));
+        }
+        drop(out_tx);
+
+        // Collector (this thread): in input order.
+        let mut collector = Collector::new(files.len(), records_out, records_out_path, files);
+        let mut pending: BTreeMap<u64, Vec<Outcome>> = BTreeMap::new();
+        let mut next_seq = 0u64;
+        let mut first_error: Option<ScanError> = None;
+        let mut last_bytes = 0;
+        for msg in out_rx.iter() {
+            let cur = bytes_counter.load(Ordering::Relaxed);
+            progress
+                .bytes_read
+                .fetch_add(cur - last_bytes, Ordering::Relaxed);
+            last_bytes = cur;
+            match msg {
+                Ok(b) => {
+                    pending.insert(b.seq, b.outcomes);
+                    while let Some(outcomes) = pending.remove(&next_seq) {
+                        if first_error.is_none() {
+                            if let Err(e) = collector.take(outcomes) {
+                                stop.store(true, Ordering::Relaxed);
+                                first_error = Some(e);
+                            }
+                        }
+                        next_seq += 1;
+                    }
+                }
+                Err(e) => {
+                    if first_error.is_none() {
+                        first_error = Some(e);
+                    }
+                }
+            }
+        }
+        let digests = reader
+            .join()
+            .map_err(|_| ScanError::Internal("reader thread panicked".into()))?;
+        let mut tables = Vec::with_capacity(threads);
+        for w in workers {
+            tables.push(
+                w.join()
+                    .map_err(|_| ScanError::Internal("worker thread panicked".into()))??,
+            );
+        }
+        let cur = bytes_counter.load(Ordering::Relaxed);
+        progress
+            .bytes_read
+            .fetch_add(cur - last_bytes, Ordering::Relaxed);
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        let digests = digests?;
+        collector.finish_records()?;
+        progress.merging.store(true, Ordering::Relaxed);
+        let merged = merge(
+            keys,
+            tables,
+            stride,
+            collector.records_total,
+            settings.curve_bins,
+            threads,
+        )?;
+        progress.merging.store(false, Ordering::Relaxed);
+        Ok(collector.into_result(digests, merged))
+    })
+}
+
+/// Gathers outcomes in input order: counts, skip reasons, the records file.
+struct Collector<'w> {
+    out: Option<std::io::BufWriter<&'w mut dyn Write>>,
+    out_path: PathBuf,
+    names: Vec<String>,
+    formats: Vec<input::InputFormat>,
+    compressions: Vec<input::Compression>,
+    per_input: Vec<u64>,
+    records_total: u64,
+    records_scored: u64,
+    total_tokens: u64,
+    skipped: BTreeMap<SkipReason, u64>,
+    p_counts: Vec<u64>,
+    p_count: u64,
+}
+
+impl<'w> Collector<'w> {
+    fn new(n: usize, out: Option<&'w mut dyn Write>, out_path: &Path, files: &[InputFile]) -> Self {
+        Collector {
+            out: out.map(|w| std::io::BufWriter::with_capacity(1 << 16, w)),
+            out_path: out_path.to_path_buf(),
+            names: files.iter().map(|f| f.path.display().to_string()).collect(),
+            formats: files.iter().map(|f| f.format).collect(),
+            compressions: files.iter().map(|f| f.compression).collect(),
+            per_input: vec![0; n],
+            records_total: 0,
+            records_scored: 0,
+            total_tokens: 0,
+            skipped: BTreeMap::new(),
+            p_counts: vec![0; P_BINS],
+            p_count: 0,
+        }
+    }
+
+    fn take(&mut self, outcomes: Vec<Outcome>) -> Result<()> {
+        for o in outcomes {
+            let input = o.input as usize;
+            self.records_total += 1;
+            self.per_input[input] += 1;
+            self.total_tokens += o.tokens;
+            let (status, reason, scored, p) = match o.result {
+                Ok((stat, log10_p)) => {
+                    self.records_scored += 1;
+                    let scored = stat.scored();
+                    if scored > 0 {
+                        self.p_count += 1;
+                        let bin = ((-log10_p / P_BIN_WIDTH).max(0.0) as usize).min(P_BINS - 1);
+                        self.p_counts[bin] += 1;
+                    }
+                    ("scored", None, scored, Some(log10_p))
+                }
+                Err(r) => {
+                    *self.skipped.entry(r).or_insert(0) += 1;
+                    ("skipped", Some(r), 0, None)
+                }
+            };
+            if let Some(w) = self.out.as_mut() {
+                let default_id;
+                let id = match &o.id {
+                    Some(id) => id.as_str(),
+                    None => {
+                        default_id = match self.formats[input] {
+                            input::InputFormat::Jsonl => {
+                                format!("{}:{}", self.names[input], o.locator)
+                            }
+                            input::InputFormat::Text => self.names[input].clone(),
+                            input::InputFormat::Parquet => {
+                                format!("{}#{}", self.names[input], o.locator)
+                            }
+                        };
+                        default_id.as_str()
+                    }
+                };
+                let line = RecordLine {
+                    id,
+                    input: &self.names[input],
+                    line: o.locator,
+                    status,
+                    reason,
+                    tokens: o.tokens,
+                    scored_tokens: scored,
+                    p_value: p.map(|l| TailProb { log10_p: l }.p_value()),
+                    log10_p: p.map(finite),
+                };
+                serde_json::to_writer(&mut *w, &line)
+                    .map_err(|e| ScanError::io(&self.out_path, e.into()))?;
+                w.write_all(b"\n")
+                    .map_err(|e| ScanError::io(&self.out_path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_records(&mut self) -> Result<()> {
+        if let Some(w) = self.out.as_mut() {
+            w.flush().map_err(|e| ScanError::io(&self.out_path, e))?;
+        }
+        Ok(())
+    }
+
+    fn into_result(self, digests: Vec<input::FileDigest>, merged: Merged) -> PassResult {
+        let inputs = digests
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| InputSummary {
+                path: self.names[i].clone(),
+                sha256: d.sha256,
+                records: self.per_input[i],
+                bytes: d.bytes,
+                format: self.formats[i],
+                compression: self.compressions[i],
+            })
+            .collect();
+        let mut counts = self.p_counts;
+        while counts.len() > 1 && counts.last() == Some(&0) {
+            counts.pop();
+        }
+        let statistic = merged.master.statistic();
+        PassResult {
+            log10_p: finite(statistic.tail().log10_p),
+            statistic,
+            unique_pairs: merged.master.scored(),
+            total_tokens: self.total_tokens,
+            records_total: self.records_total,
+            records_scored: self.records_scored,
+            skipped: self.skipped,
+            inputs,
+            curve: merged.curve,
+            record_p: RecordPValues {
+                count: self.p_count,
+                bin_width: P_BIN_WIDTH,
+                counts,
+            },
+            accounts: merged.accounts,
+            spilled_runs: merged.spilled_runs,
+        }
+    }
+}
+
+/// A log10 p that JSON can carry: −∞ (an outcome impossible under H0) becomes −1e300.
+pub(crate) fn finite(log10_p: f64) -> f64 {
+    if log10_p.is_finite() {
+        log10_p
+    } else if log10_p.is_nan() {
+        0.0
+    } else {
+        -1e300
+    }
+}
+
+struct Merged {
+    master: Accumulator,
+    curve: Vec<CurvePoint>,
+    accounts: Vec<AccountResult>,
+    spilled_runs: usize,
+}
+
+struct PartResult {
+    master: Accumulator,
+    bins: Vec<Accumulator>,
+    accounts: Vec<Accumulator>,
+}
+
+/// Merges every worker's distinct pairs, partition by partition (in parallel), into the pooled
+/// statistic, the evidence curve and the account tests. Exact and order-independent: the
+/// accumulators are integer (binomial) or fixed point (Gumbel).
+fn merge(
+    keys: &Keys<'_>,
+    tables: Vec<PairTable>,
+    stride: usize,
+    records_total: u64,
+    curve_bins: usize,
+    threads: usize,
+) -> Result<Merged> {
+    let mut sources = PairSources {
+        stride,
+        ..Default::default()
+    };
+    for t in tables {
+        let (mem, files) = t.finish();
+        sources.memory.push(mem);
+        sources.files.extend(files);
+    }
+    let spilled_runs = sources.files.len();
+    let scheme = keys.master.scheme();
+    let empty = Accumulator::for_scheme(&scheme)?;
+    let bins = curve_bins.max(1).min(records_total.max(1) as usize);
+    let h = keys.master.context_width();
+    let next = AtomicU64::new(0);
+    let results: Mutex<Vec<Option<PartResult>>> =
+        Mutex::new((0..PARTITIONS).map(|_| None).collect());
+    std::thread::scope(|scope| -> Result<()> {
+        let mut handles = Vec::new();
+        for _ in 0..threads.max(1) {
+            handles.push(scope.spawn(|| -> Result<()> {
+                loop {
+                    let p = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if p >= PARTITIONS {
+                        return Ok(());
+                    }
+                    let mut part = PartResult {
+                        master: empty.clone(),
+                        bins: vec![empty.clone(); bins],
+                        accounts: vec![empty.clone(); keys.accounts.len()],
+                    };
+                    sources.merge_partition(p, &mut |e, ids| {
+                        part.master.add(e.score);
+                        let b = (u128::from(e.ord) * bins as u128
+                            / u128::from(records_total.max(1)))
+                            as usize;
+                        part.bins[b.min(bins - 1)].add(e.score);
+                        if !ids.is_empty() {
+                            let (ctx, tok) = (&ids[..h], ids[h]);
+                            for ((_, wm), acc) in keys.accounts.iter().zip(part.accounts.iter_mut())
+                            {
+                                let st = wm.absorb(ctx);
+                                acc.add(wm.score(&st, tok));
+                            }
+                        }
+                    })?;
+                    results
+                        .lock()
+                        .map_err(|_| ScanError::Internal("merge lock poisoned".into()))?[p] =
+                        Some(part);
+                }
+            }));
+        }
+        for h in handles {
+            h.join()
+                .map_err(|_| ScanError::Internal("merge thread panicked".into()))??;
+        }
+        Ok(())
+    })?;
+    let results = results
+        .into_inner()
+        .map_err(|_| ScanError::Internal("merge lock poisoned".into()))?;
+    let mut master = empty.clone();
+    let mut bin_accs = vec![empty.clone(); bins];
+    let mut account_accs = vec![empty.clone(); keys.accounts.len()];
+    for part in results.into_iter().flatten() {
+        master.merge(&part.master)?;
+        for (a, b) in bin_accs.iter_mut().zip(&part.bins) {
+            a.merge(b)?;
+        }
+        for (a, b) in account_accs.iter_mut().zip(&part.accounts) {
+            a.merge(b)?;
+        }
+    }
+    // Cumulative evidence curve in input order.
+    let mut curve = Vec::with_capacity(bins);
+    let mut running = empty.clone();
+    let r = records_total.max(1) as u128;
+    for (b, acc) in bin_accs.iter().enumerate() {
+        running.merge(acc)?;
+        let end = ((b as u128 + 1) * r).div_ceil(bins as u128) as u64;
+        curve.push(CurvePoint {
+            records: end.min(records_total),
+            scored_tokens: running.scored(),
+            log10_p: finite(running.statistic().tail().log10_p),
+        });
+    }
+    // Accounts, adjusted and ranked.
+    let n = keys.accounts.len() as u64;
+    let mut accounts: Vec<AccountResult> = keys
+        .accounts
+        .iter()
+        .zip(account_accs)
+        .map(|((name, _), acc)| {
+            let statistic = acc.statistic();
+            let tail = statistic.tail();
+            let adj = bonferroni(tail, n);
+            AccountResult {
+                rank: 0,
+                account: name.clone(),
+                log10_p: finite(tail.log10_p),
+                adjusted_log10_p: finite(adj.log10_p),
+                adjusted_p_value: adj.p_value(),
+                statistic,
+            }
+        })
+        .collect();
+    accounts.sort_by(|a, b| {
+        a.log10_p
+            .total_cmp(&b.log10_p)
+            .then_with(|| a.account.cmp(&b.account))
+    });
+    for (i, a) in accounts.iter_mut().enumerate() {
+        a.rank = i + 1;
+    }
+    Ok(Merged {
+        master,
+        curve,
+        accounts,
+        spilled_runs,
+    })
+}
+
+/// Builds the supervised-mode filter: the context fingerprint of every full context in the
+/// provider's own outputs.
+pub(crate) fn build_filter(
+    tokenizer: &Tokenizer,
+    fingerprinter: &PairFingerprinter,
+    h: usize,
+    files: &[InputFile],
+    fields: &Fields,
+) -> Result<(FingerprintSet, u64, Vec<InputSummary>)> {
+    struct FilterSink<'a> {
+        tokenizer: &'a Tokenizer,
+        fingerprinter: &'a PairFingerprinter,
+        h: usize,
+        fields: &'a Fields,
+        set: FingerprintSet,
+        ids: Vec<u32>,
+        buf: Vec<u8>,
+        records: u64,
+    }
+    impl RecordSink for FilterSink<'_> {
+        fn push(
+            &mut self,
+            _: u32,
+            _: u64,
+            kind: RawKind,
+            fill: &mut dyn FnMut(&mut Vec<u8>) -> RawRanges,
+        ) -> bool {
+            self.buf.clear();
+            let r = fill(&mut self.buf);
+            let bytes = &self.buf[r.text];
+            let text: Option<std::borrow::Cow<'_, str>> = match kind {
+                RawKind::JsonLine => match parse_json_line(bytes, &self.fields.text, None, None) {
+                    Ok(p) => match p.text {
+                        FieldValue::Str(s) => Some(s),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                },
+                RawKind::PlainText | RawKind::Row => {
+                    std::str::from_utf8(bytes).ok().map(Into::into)
+                }
+                _ => None,
+            };
+            if let Some(t) = text {
+                self.records += 1;
+                self.ids.clear();
+                self.tokenizer.encode_into(&t, &mut self.ids);
+                if self.h > 0 {
+                    for w in self.ids.windows(self.h) {
+                        self.set.insert(self.fingerprinter.context(w));
+                    }
+                }
+            }
+            true
+        }
+    }
+    let mut sink = FilterSink {
+        tokenizer,
+        fingerprinter,
+        h,
+        fields,
+        set: FingerprintSet::new(),
+        ids: Vec::new(),
+        buf: Vec::new(),
+        records: 0,
+    };
+    let mut inputs = Vec::with_capacity(files.len());
+    for (i, f) in files.iter().enumerate() {
+        let before = sink.records;
+        let d = input::read_file(i as u32, f, fields, &mut sink, None)?;
+        inputs.push(InputSummary {
+            path: f.path.display().to_string(),
+            sha256: d.sha256,
+            records: sink.records - before,
+            bytes: d.bytes,
+            format: f.format,
+            compression: f.compression,
+        });
+    }
+    Ok((sink.set, sink.records, inputs))
+}
+
+/// The keyed schemes of a profile and its accounts.
+pub(crate) fn account_watermarks(
+    profile: &Profile,
+    accounts: &[String],
+) -> Vec<(String, Watermark<AnyPrf>)> {
+    accounts
+        .iter()
+        .map(|a| (a.clone(), profile.watermark(Some(a))))
+        .collect()
+}
