@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod check;
 mod common;
 mod keygen;
@@ -34,6 +35,8 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Check that an evidence report is exactly as `scan` wrote it (MAC under the profile).
     VerifyReport(verify_report::VerifyReportArgs),
+    /// Measure the cost of watermarking on this machine.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Check(a) => check::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Scan(a) => scan::run(a),
         Command::VerifyReport(a) => verify_report::run(a),
     };

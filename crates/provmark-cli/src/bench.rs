@@ -1,0 +1,96 @@
+//! `provmark bench serving`: the serving cost of the watermark on this machine.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::bail;
+use provmark_embed::bench::{bench_serving, BenchConfig};
+
+/// Arguments of `provmark bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchWhat,
+}
+
+#[derive(clap::Subcommand)]
+enum BenchWhat {
+    /// Median nanoseconds per generated token: plain sampling, green-list and Gumbel selection,
+    /// measured in interleaved rounds of the same run.
+    Serving {
+        /// Vocabulary size (repeatable; default 50000, 128000 and 200000).
+        #[arg(long = "vocab")]
+        vocab: Vec<usize>,
+        /// Candidate-list length (top-k); without it the full vocabulary is used. Repeatable.
+        #[arg(long = "candidates")]
+        candidates: Vec<usize>,
+        /// Also measure the full vocabulary when --candidates is given.
+        #[arg(long)]
+        full: bool,
+        /// Interleaved rounds per configuration.
+        #[arg(long, default_value_t = 15)]
+        rounds: usize,
+        /// Milliseconds per method per round.
+        #[arg(long, default_value_t = 40)]
+        round_ms: u64,
+        /// One JSON object per configuration (one line each).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs `bench`.
+pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    let BenchWhat::Serving {
+        vocab,
+        candidates,
+        full,
+        rounds,
+        round_ms,
+        json,
+    } = a.what;
+    let vocabs = if vocab.is_empty() {
+        vec![50_000, 128_000, 200_000]
+    } else {
+        vocab
+    };
+    let mut cands: Vec<Option<usize>> = candidates.iter().map(|&c| Some(c)).collect();
+    if cands.is_empty() || full {
+        cands.insert(0, None);
+    }
+    if rounds == 0 {
+        bail!("--rounds must be at least 1");
+    }
+    let cfg = BenchConfig {
+        rounds,
+        round_time: Duration::from_millis(round_ms),
+        seed: 1,
+    };
+    if !json {
+        println!("| vocab | candidates | plain ns/token | green ns/token | gumbel ns/token | green / plain | gumbel / plain |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
+    }
+    for &v in &vocabs {
+        for &c in &cands {
+            if c.is_some_and(|c| c > v) {
+                continue;
+            }
+            let r = bench_serving(v, c, &cfg)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "| {} | {} | {:.0} | {:.0} | {:.0} | {:.3}x | {:.3}x |",
+                    r.vocab,
+                    c.map_or("full".to_string(), |c| c.to_string()),
+                    r.plain_ns,
+                    r.green_ns,
+                    r.gumbel_ns,
+                    r.green_ratio,
+                    r.gumbel_ratio
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
