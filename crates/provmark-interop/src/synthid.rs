@@ -15,7 +15,7 @@
 //! assert!((d.mean - 0.5291666666666667).abs() < 1e-15);
 //! ```
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use provmark_core::prf::{Prf, SynthIdPrf};
 
@@ -27,6 +27,44 @@ pub const DEFAULT_CONTEXT_HISTORY_SIZE: usize = 1024;
 pub const DEFAULT_NGRAM_LEN: usize = 5;
 /// The value the reference puts in place of non-finite log-probabilities (`−1e12`, in float32).
 pub const LOG_ZERO: f32 = -1e12;
+
+/// The reference's FIFO of recent context hashes (initialised to `size` zeros), with O(1)
+/// membership instead of a scan of the whole window.
+#[derive(Clone, Debug)]
+struct HashFifo {
+    order: VecDeque<i64>,
+    counts: HashMap<i64, u32>,
+}
+
+impl HashFifo {
+    fn new(size: usize) -> Self {
+        let size = size.max(1);
+        let mut counts = HashMap::with_capacity(size + 1);
+        counts.insert(0, size as u32);
+        HashFifo {
+            order: std::iter::repeat_n(0, size).collect(),
+            counts,
+        }
+    }
+
+    fn contains(&self, h: i64) -> bool {
+        self.counts.contains_key(&h)
+    }
+
+    /// Pushes `h` to the front and drops the oldest entry.
+    fn push(&mut self, h: i64) {
+        if let Some(old) = self.order.pop_back() {
+            if let Some(c) = self.counts.get_mut(&old) {
+                *c -= 1;
+                if *c == 0 {
+                    self.counts.remove(&old);
+                }
+            }
+        }
+        self.order.push_front(h);
+        *self.counts.entry(h).or_insert(0) += 1;
+    }
+}
 
 /// The two-leaf tournament update (§6.1 step 6, `update_scores`) in float32, in place: for each
 /// layer d in order, `m = Σ g_d(v)·p_v` and `p_v ← p_v·(1 + g_d(v) − m)`. `g_words[i]` holds the
@@ -115,7 +153,7 @@ pub struct SynthIdProcessor {
     prf: SynthIdPrf,
     config: ProcessorConfig,
     context: Vec<u32>,
-    history: VecDeque<i64>,
+    history: HashFifo,
     num_calls: usize,
     order: Vec<u32>,
     g: Vec<u64>,
@@ -143,7 +181,7 @@ impl SynthIdProcessor {
         Ok(SynthIdProcessor {
             prf,
             context: vec![0; width],
-            history: std::iter::repeat_n(0, config.context_history_size).collect(),
+            history: HashFifo::new(config.context_history_size),
             num_calls: 0,
             config,
             order: Vec::new(),
@@ -200,9 +238,8 @@ impl SynthIdProcessor {
         for &v in &self.order {
             self.g.push(self.prf.word(&hc, v));
         }
-        let repeated = self.history.contains(&hc);
-        self.history.pop_back();
-        self.history.push_front(hc);
+        let repeated = self.history.contains(hc);
+        self.history.push(hc);
         if repeated {
             return Ok(());
         }
@@ -247,15 +284,14 @@ pub fn context_repetition_mask(prf: &SynthIdPrf, tokens: &[u32], history_size: u
     if tokens.len() < h + 1 {
         return Vec::new();
     }
-    let mut fifo: VecDeque<i64> = std::iter::repeat_n(0, history_size.max(1)).collect();
+    let mut fifo = HashFifo::new(history_size);
     tokens[..tokens.len() - 1]
         .windows(h.max(1))
         .take(tokens.len() - h)
         .map(|ctx| {
             let hc = prf.absorb(&ctx[..h]);
-            let fresh = !fifo.contains(&hc);
-            fifo.pop_back();
-            fifo.push_front(hc);
+            let fresh = !fifo.contains(hc);
+            fifo.push(hc);
             fresh
         })
         .collect()

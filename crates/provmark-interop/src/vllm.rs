@@ -43,7 +43,8 @@
 use std::collections::{HashMap, HashSet};
 
 use provmark_core::prf::{
-    sbw_gamma_threshold, vllm_dual_keys, Prf, SbwPrf, SbwState, SbwVariant, VllmPhiloxPrf,
+    sbw_gamma_threshold, vllm_dual_keys, vllm_uniform_f32, Prf, SbwPrf, SbwState, SbwVariant,
+    VllmPhiloxPrf,
 };
 use provmark_core::scheme::MAX_CONTEXT_WIDTH;
 use provmark_core::{Scheme, Watermark};
@@ -227,9 +228,30 @@ fn beats(value: f32, id: u32, best: f32, best_id: u32) -> bool {
     value > best || (value == best && id < best_id)
 }
 
+/// An upper bound of every Gumbel noise value, with a margin: the largest uniform is
+/// `1 − 2^-24·(…)`, whose noise is about 16.6; one unit of slack makes the bound safe whatever
+/// the last-ulp behaviour of `ln`.
+fn noise_bound() -> f32 {
+    gumbel_noise_f32(vllm_uniform_f32(u32::MAX)) + 1.0
+}
+
+#[inline]
+fn clean(l: f32) -> f32 {
+    if l.is_nan() {
+        f32::NEG_INFINITY
+    } else {
+        l
+    }
+}
+
 /// vLLM's Gumbel-max choice over the full vocabulary (token id = index):
 /// `argmax_v (logit_v − ln(−ln u_v))` in float32, NaN logits as −∞, ties to the lowest id.
 /// All −∞ gives token 0, like `torch.argmax`. Errors on empty logits.
+///
+/// Exact pruning: a candidate whose logit plus the largest possible noise stays below the best
+/// value so far cannot win, so its PRF word is never computed. With real LLM logits (a spread
+/// of tens of nats) this skips most of the vocabulary; the result is the same token as the
+/// exhaustive argmax (tested).
 pub fn gumbel_select(prf: &VllmPhiloxPrf, state: &[u32; 4], logits: &[f32]) -> Result<u32> {
     if logits.is_empty() {
         return Err(InteropError::InvalidLogits("empty logits".into()));
@@ -239,15 +261,30 @@ pub fn gumbel_select(prf: &VllmPhiloxPrf, state: &[u32; 4], logits: &[f32]) -> R
             "more logits than 32-bit token ids".into(),
         ));
     }
-    let mut best = f32::NEG_INFINITY;
-    let mut best_id = 0u32;
+    // Start from the largest logit (first max) so that pruning bites from the start.
+    let mut top = 0usize;
+    for (i, &l) in logits.iter().enumerate() {
+        if clean(l) > clean(logits[top]) {
+            top = i;
+        }
+    }
+    let bound = noise_bound();
+    let mut best_id = top as u32;
+    let mut best =
+        clean(logits[top]) + gumbel_noise_f32(prf.uniform(prf.word(state, best_id)) as f32);
     let mut words = [0u64; 4];
     for (g, chunk) in logits.chunks(4).enumerate() {
+        if chunk.iter().all(|&l| clean(l) + bound < best) {
+            continue;
+        }
         let base = (4 * g) as u32;
         let ids = [base, base + 1, base + 2, base + 3];
         prf.words(state, &ids[..chunk.len()], &mut words[..chunk.len()]);
         for (i, (&l, &w)) in chunk.iter().zip(&words).enumerate() {
-            let l = if l.is_nan() { f32::NEG_INFINITY } else { l };
+            let l = clean(l);
+            if l + bound < best {
+                continue;
+            }
             let v = l + gumbel_noise_f32(prf.uniform(w) as f32);
             if beats(v, base + i as u32, best, best_id) {
                 best = v;
@@ -259,7 +296,8 @@ pub fn gumbel_select(prf: &VllmPhiloxPrf, state: &[u32; 4], logits: &[f32]) -> R
 }
 
 /// [`gumbel_select`] over a candidate list (top-k / top-p survivors): `ids[i]` has logit
-/// `logits[i]`. Ties go to the lowest token id. Errors on empty or mismatched lists.
+/// `logits[i]`. Ties go to the lowest token id. Errors on empty or mismatched lists. Prunes
+/// like [`gumbel_select`].
 pub fn gumbel_select_candidates(
     prf: &VllmPhiloxPrf,
     state: &[u32; 4],
@@ -273,10 +311,21 @@ pub fn gumbel_select_candidates(
             logits.len()
         )));
     }
-    let mut best = f32::NEG_INFINITY;
-    let mut best_id = u32::MAX;
+    let mut top = 0usize;
+    for (i, &l) in logits.iter().enumerate() {
+        if clean(l) > clean(logits[top]) {
+            top = i;
+        }
+    }
+    let bound = noise_bound();
+    let mut best_id = ids[top];
+    let mut best =
+        clean(logits[top]) + gumbel_noise_f32(prf.uniform(prf.word(state, best_id)) as f32);
     for (&id, &l) in ids.iter().zip(logits) {
-        let l = if l.is_nan() { f32::NEG_INFINITY } else { l };
+        let l = clean(l);
+        if l + bound < best {
+            continue;
+        }
         let v = l + gumbel_noise_f32(prf.uniform(prf.word(state, id)) as f32);
         if beats(v, id, best, best_id) {
             best = v;

@@ -176,10 +176,22 @@ impl Prf for SynthIdPrf {
     #[inline]
     fn word(&self, state: &i64, token: u32) -> u64 {
         let hv = acc1(*state, i64::from(token));
-        let mut w = 0u64;
-        for (d, &k) in self.keys.iter().enumerate() {
-            w |= synthid_g_value(acc1(hv, k)) << d;
+        // Layer by layer would chain 12 dependent multiplies per layer; running the rounds
+        // across all layers at once lets the independent layers overlap (same values as
+        // `synthid_g_value` per layer).
+        let depth = self.keys.len();
+        let mut x = [0i64; 64];
+        for (xd, &k) in x.iter_mut().zip(&self.keys) {
+            *xd = acc1(hv, k);
         }
-        w
+        for _ in 0..G_ROUNDS {
+            for xd in &mut x[..depth] {
+                *xd = acc1(*xd, 1) >> G_SHIFT;
+            }
+        }
+        x[..depth]
+            .iter()
+            .enumerate()
+            .fold(0u64, |w, (d, &xd)| w | ((((xd >> 30) & 1) as u64) << d))
     }
 }
