@@ -6,6 +6,9 @@
 //! for each occurrence. Special ids and texts are tiktoken's (`tiktoken_ext/openai_public.py`).
 
 use std::ops::Range;
+use std::sync::LazyLock;
+
+use rustc_hash::FxHashMap;
 
 use crate::{Result, TokenizeError};
 
@@ -24,9 +27,47 @@ const CL100K_SPECIALS: &[(&str, u32)] = &[
 /// Every special token's text starts with this; it is what the scan for specials looks for.
 const SPECIAL_PREFIX: &str = "<|";
 
+/// Packed token bytes (see [`pack`]) → id for every ordinary token of at most [`PACK_MAX`] bytes,
+/// built once per process. Packing keeps a lookup to one cache line: no pointer to chase, no
+/// `memcmp`.
+type PieceMap = FxHashMap<u128, u32>;
+
+/// Longest piece the whole-piece lookup handles; longer pieces (rare) take the BPE encoder.
+const PACK_MAX: usize = 15;
+
+/// `bytes` zero-padded to 15 bytes with its length in the 16th, as one integer.
+#[inline]
+fn pack(bytes: &[u8]) -> Option<u128> {
+    if bytes.len() > PACK_MAX {
+        return None;
+    }
+    let mut k = [0u8; 16];
+    k[..bytes.len()].copy_from_slice(bytes);
+    k[15] = bytes.len() as u8;
+    Some(u128::from_le_bytes(k))
+}
+
+static O200K_PIECES: LazyLock<PieceMap> = LazyLock::new(|| piece_map(bpe_openai::o200k_base()));
+static CL100K_PIECES: LazyLock<PieceMap> = LazyLock::new(|| piece_map(bpe_openai::cl100k_base()));
+
+fn piece_map(tok: &'static bpe_openai::Tokenizer) -> PieceMap {
+    let n = tok.bpe.num_tokens();
+    let mut map = PieceMap::with_capacity_and_hasher(n, Default::default());
+    for id in 0..n as u32 {
+        if let Some(k) = pack(tok.bpe.token_bytes(id)) {
+            map.insert(k, id);
+        }
+    }
+    map
+}
+
 pub(crate) struct OpenAi {
     name: &'static str,
     tok: &'static bpe_openai::Tokenizer,
+    /// Whole-piece lookup: a pre-tokenized piece that is itself a token encodes to that token
+    /// (BPE merges can only end in the piece itself), which skips the backtracking encoder for
+    /// most pieces — tiktoken takes the same shortcut.
+    pieces: &'static PieceMap,
     specials: &'static [(&'static str, u32)],
     /// Number of ordinary (mergeable) tokens: ids `0..ordinary`.
     ordinary: u32,
@@ -35,9 +76,19 @@ pub(crate) struct OpenAi {
 
 impl OpenAi {
     pub(crate) fn load(encoding: &str) -> Result<OpenAi> {
-        let (name, tok, specials): (&'static str, _, _) = match encoding {
-            "o200k_base" => ("o200k_base", bpe_openai::o200k_base(), O200K_SPECIALS),
-            "cl100k_base" => ("cl100k_base", bpe_openai::cl100k_base(), CL100K_SPECIALS),
+        let (name, tok, specials, pieces): (&'static str, _, _, _) = match encoding {
+            "o200k_base" => (
+                "o200k_base",
+                bpe_openai::o200k_base(),
+                O200K_SPECIALS,
+                &*O200K_PIECES,
+            ),
+            "cl100k_base" => (
+                "cl100k_base",
+                bpe_openai::cl100k_base(),
+                CL100K_SPECIALS,
+                &*CL100K_PIECES,
+            ),
             other => return Err(TokenizeError::UnknownEncoding(other.to_string())),
         };
         // Forces the lazy deserialisation now, so the load cost is paid here.
@@ -47,6 +98,7 @@ impl OpenAi {
         Ok(OpenAi {
             name,
             tok,
+            pieces,
             specials,
             ordinary,
             vocab_size,
@@ -78,7 +130,11 @@ impl OpenAi {
     /// Encodes text that contains no special token.
     fn encode_ordinary_into(&self, text: &str, out: &mut Vec<u32>) {
         for piece in self.tok.split(text) {
-            out.extend(self.tok.bpe.encode_via_backtracking(piece.as_bytes()));
+            let piece = piece.as_bytes();
+            match pack(piece).and_then(|k| self.pieces.get(&k)) {
+                Some(&id) => out.push(id),
+                None => out.extend(self.tok.bpe.encode_via_backtracking(piece)),
+            }
         }
     }
 
