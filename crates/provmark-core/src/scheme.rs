@@ -29,6 +29,22 @@ pub enum Scheme {
     /// Gumbel-max / exponential sampling (Aaronson 2022): choose argmax u_v^(1/p_v).
     /// Detector statistic: S = Σ −ln(1 − u) over n scored tokens, Gamma(n, 1) under H0.
     Gumbel,
+    /// Tournament sampling (SynthID-Text; Dathathri et al., Nature 2024): the PRF word carries
+    /// one keyed g-value bit per layer (bit d = layer d, e.g. [`SynthIdPrf`](crate::prf::SynthIdPrf)).
+    /// Per-token score: the number of 1 bits among the `layers` low bits. Detector statistic:
+    /// Σ g over n scored tokens, Binomial(n·layers, ½) under H0.
+    Tournament {
+        /// Number of layers (g-value bits per token), 1 ..= 64.
+        layers: u32,
+    },
+    /// vLLM's dual-key Gumbel: the PRF word holds key A's 32-bit word in its low half and key
+    /// B's in its high half ([`VllmDualKeyPrf`](crate::prf::VllmDualKeyPrf)); each half maps to
+    /// a uniform through [`Prf::uniform`]. Per-token score `(1−α)·(−ln(1−u_A)) + α·(−ln(1−u_B))`.
+    /// Under H0 the sum over n tokens is a sum of n Exp(1/(1−α)) and n Exp(1/α) variables.
+    DualKeyGumbel {
+        /// Weight of key B (vLLM's routing probability), in [0, 1].
+        alpha: f64,
+    },
 }
 
 impl Scheme {
@@ -43,6 +59,8 @@ impl Scheme {
         match self {
             Scheme::Green { .. } => "green",
             Scheme::Gumbel => "gumbel",
+            Scheme::Tournament { .. } => "tournament",
+            Scheme::DualKeyGumbel { .. } => "dual_key_gumbel",
         }
     }
 
@@ -65,6 +83,24 @@ impl Scheme {
                 Ok(())
             }
             Scheme::Gumbel => Ok(()),
+            Scheme::Tournament { layers } => {
+                if !(1..=64).contains(&layers) {
+                    return Err(CoreError::param(
+                        "layers",
+                        format!("{layers} is not in 1..=64"),
+                    ));
+                }
+                Ok(())
+            }
+            Scheme::DualKeyGumbel { alpha } => {
+                if !(0.0..=1.0).contains(&alpha) {
+                    return Err(CoreError::param(
+                        "alpha",
+                        format!("{alpha} is not in [0, 1]"),
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -144,7 +180,8 @@ impl<P: Prf> Watermark<P> {
         }
     }
 
-    /// The detector's per-token score: 1 or 0 (green) or −ln(1 − u) (Gumbel).
+    /// The detector's per-token score: 1 or 0 (green), −ln(1 − u) (Gumbel), the number of 1
+    /// g-values (tournament), or the weighted pair of Gumbel scores (dual-key).
     #[inline]
     pub fn score(&self, state: &P::State, token: u32) -> f64 {
         match self.scheme {
@@ -156,6 +193,17 @@ impl<P: Prf> Watermark<P> {
                 }
             }
             Scheme::Gumbel => -(-self.uniform(state, token)).ln_1p(),
+            Scheme::Tournament { layers } => {
+                let w = self.prf.word(state, token);
+                let mask = u64::MAX >> (64 - layers.clamp(1, 64));
+                f64::from((w & mask).count_ones())
+            }
+            Scheme::DualKeyGumbel { alpha } => {
+                let w = self.prf.word(state, token);
+                let sa = -(-self.prf.uniform(w & 0xFFFF_FFFF)).ln_1p();
+                let sb = -(-self.prf.uniform(w >> 32)).ln_1p();
+                sa * (1.0 - alpha) + sb * alpha
+            }
         }
     }
 }

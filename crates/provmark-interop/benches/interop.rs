@@ -12,12 +12,16 @@ use provmark_core::prf::{
 use provmark_core::{Scheme, SecretKey, Watermark};
 use provmark_detect::{score_ids_with, ContextPolicy, Dedup, Options, PairFingerprinter, Scratch};
 use provmark_interop::synthid::{detect, g_values, DetectOptions};
-use provmark_interop::vllm::{gumbel_select, gumbel_select_candidates, sbw_bias, sbw_bias_candidates};
+use provmark_interop::vllm::{
+    gumbel_select, gumbel_select_candidates, sbw_bias, sbw_bias_candidates,
+};
 
 /// Text-like ids: log-uniform over a 100k vocabulary, with occasional copied spans.
 fn text_like(n: usize, mut s: u64) -> Vec<u32> {
     let mut next = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (s >> 11) as f64 / (1u64 << 53) as f64
     };
     let mut ids: Vec<u32> = Vec::with_capacity(n);
@@ -42,7 +46,10 @@ fn scoring(c: &mut Criterion) {
     let fp = PairFingerprinter::from_master(&SecretKey::from_bytes([3; 32]));
     let native = AnyPrf::Native(Aes128Prf::new(&SecretKey::from_bytes([7; 32]), h));
     let cases: Vec<(&str, Watermark<AnyPrf>)> = vec![
-        ("native-gumbel", Watermark::new(native, Scheme::Gumbel, h).unwrap()),
+        (
+            "native-gumbel",
+            Watermark::new(native, Scheme::Gumbel, h).unwrap(),
+        ),
         (
             "vllm-gumbel",
             Watermark::new(AnyPrf::Vllm(VllmPhiloxPrf::new(42, h)), Scheme::Gumbel, h).unwrap(),
@@ -51,7 +58,10 @@ fn scoring(c: &mut Criterion) {
             "vllm-sbw-selfhash",
             Watermark::new(
                 AnyPrf::Sbw(SbwPrf::new(42, SbwVariant::SelfHash, h)),
-                Scheme::Green { gamma: 0.5, delta: 2.0 },
+                Scheme::Green {
+                    gamma: 0.5,
+                    delta: 2.0,
+                },
                 h,
             )
             .unwrap(),
@@ -60,7 +70,10 @@ fn scoring(c: &mut Criterion) {
             "vllm-sbw-lefthash",
             Watermark::new(
                 AnyPrf::Sbw(SbwPrf::new(42, SbwVariant::LeftHash, 1)),
-                Scheme::Green { gamma: 0.5, delta: 2.0 },
+                Scheme::Green {
+                    gamma: 0.5,
+                    delta: 2.0,
+                },
                 1,
             )
             .unwrap(),
@@ -71,9 +84,15 @@ fn scoring(c: &mut Criterion) {
     for (name, wm) in &cases {
         for (dname, dedup, policy) in [
             ("pair", Dedup::Pair, ContextPolicy::SkipPartial),
-            ("vllm-rule", Dedup::Context, ContextPolicy::PadWith(u32::MAX)),
+            (
+                "vllm-rule",
+                Dedup::Context,
+                ContextPolicy::PadWith(u32::MAX),
+            ),
         ] {
-            let opts = Options::with_fingerprinter(fp.clone()).dedup(dedup).context_policy(policy);
+            let opts = Options::with_fingerprinter(fp.clone())
+                .dedup(dedup)
+                .context_policy(policy);
             let mut scratch = Scratch::new();
             g.bench_with_input(BenchmarkId::new(*name, dname), &ids, |b, ids| {
                 b.iter(|| score_ids_with(wm, black_box(ids), &opts, &mut scratch).unwrap())
@@ -86,7 +105,9 @@ fn scoring(c: &mut Criterion) {
     let mut g = c.benchmark_group("synthid");
     g.throughput(Throughput::Elements(ids.len() as u64));
     g.sample_size(10);
-    g.bench_with_input("g_values-30-layers", &ids, |b, ids| b.iter(|| g_values(&prf, black_box(ids))));
+    g.bench_with_input("g_values-30-layers", &ids, |b, ids| {
+        b.iter(|| g_values(&prf, black_box(ids)))
+    });
     let opts = DetectOptions::default();
     g.bench_with_input("detect-reference-masks", &ids, |b, ids| {
         b.iter(|| detect(&prf, black_box(ids), &opts))
@@ -101,7 +122,9 @@ fn generation(c: &mut Criterion) {
     let sbw = SbwPrf::new(42, SbwVariant::SelfHash, 4);
     let ctx = [11u32, 12, 13, 14];
     for vocab in [50usize, 128_000] {
-        let logits: Vec<f32> = (0..vocab).map(|i| ((i * 37 % 131) as f32 - 56.0) / 16.0).collect();
+        let logits: Vec<f32> = (0..vocab)
+            .map(|i| ((i * 37 % 131) as f32 - 56.0) / 16.0)
+            .collect();
         let ids: Vec<u32> = (0..vocab as u32).map(|i| i * 7 % 128_000).collect();
         g.bench_with_input(BenchmarkId::new("gumbel", vocab), &logits, |b, l| {
             b.iter(|| {

@@ -258,6 +258,21 @@ fn note_sequences_masks_and_scores() {
         assert_eq!(det.scored_windows, s["positions"].as_u64().unwrap());
         assert_eq!(det.trials, 30 * det.scored_windows);
         assert!((det.mean - s["mean"].as_f64().unwrap()).abs() < 1e-15);
+        // The same g-sum through provmark's tournament scheme over the SynthID PRF.
+        let wm = provmark_core::Watermark::new(
+            prf.clone(),
+            provmark_core::Scheme::Tournament { layers: 30 },
+            4,
+        )
+        .unwrap();
+        let mask = provmark_interop::synthid::context_repetition_mask(&prf, &toks, 1024);
+        let scheme_sum: f64 = toks
+            .windows(5)
+            .zip(&mask)
+            .filter(|(_, &m)| m)
+            .map(|(w, _)| wm.score(&wm.absorb(&w[..4]), w[4]))
+            .sum();
+        assert_eq!(scheme_sum as u64, det.g_sum);
         if s["key_set"] == "default" {
             let w = v["derived"]["weighted_mean_plain"].as_f64().unwrap();
             assert!(

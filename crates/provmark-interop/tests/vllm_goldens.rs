@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use provmark_core::prf::{AnyPrf, SbwPrf, SbwVariant, VllmPhiloxPrf};
+use provmark_core::prf::{AnyPrf, SbwPrf, SbwVariant, VllmDualKeyPrf, VllmPhiloxPrf};
 use provmark_core::{Scheme, SecretKey, Watermark};
 use provmark_detect::fingerprint::PairFingerprinter;
 use provmark_detect::statistic::Statistic;
@@ -287,7 +287,26 @@ fn goldens_generation_and_detection() {
                     assert_rel(ev.p_value(), 0.5f64.powi(64), 1e-12, name);
                 }
             }
-            _ => {}
+            _ => {
+                // The dual-key statistic through provmark's scheme over the dual-key PRF.
+                let alpha = g["det_alpha"].as_f64().unwrap();
+                let wm = Watermark::new(
+                    AnyPrf::VllmDualKey(VllmDualKeyPrf::new(dk, h)),
+                    Scheme::DualKeyGumbel { alpha },
+                    h,
+                )
+                .unwrap();
+                let mut s = 0.0;
+                let (n, _) =
+                    for_each_scored_pair(&tokens, h, dedup, |c, t| s += wm.score(&wm.absorb(c), t));
+                assert_eq!(n, want_n, "{name}: dual-key scheme count");
+                assert_rel(
+                    s,
+                    want_score,
+                    1e-12,
+                    &format!("{name}: dual-key scheme score"),
+                );
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Runtime choice among the PRFs a profile may name.
 
-use super::{Aes128Prf, Prf, SbwPrf, SbwState, SynthIdPrf, VllmPhiloxPrf};
+use super::{Aes128Prf, Prf, SbwPrf, SbwState, SynthIdPrf, VllmDualKeyPrf, VllmPhiloxPrf};
 
 /// Every PRF provmark knows, chosen at run time from a profile's `prf` field.
 ///
@@ -17,6 +17,8 @@ pub enum AnyPrf {
     Native(Aes128Prf),
     /// vLLM's `philox4x32-10-v1` (Gumbel and dual-key Gumbel watermarks).
     Vllm(VllmPhiloxPrf),
+    /// vLLM's dual-key Gumbel (both derived keys; see [`VllmDualKeyPrf`]).
+    VllmDualKey(VllmDualKeyPrf),
     /// vLLM's SBW greenness (selfhash or lefthash).
     Sbw(SbwPrf),
     /// SynthID-Text's reference hash (g-values packed into the word).
@@ -31,6 +33,8 @@ pub enum AnyState {
     Native([u8; 16]),
     /// State of [`VllmPhiloxPrf`].
     Vllm([u32; 4]),
+    /// State of [`VllmDualKeyPrf`].
+    VllmDualKey([[u32; 4]; 2]),
     /// State of [`SbwPrf`].
     Sbw(SbwState),
     /// State of [`SynthIdPrf`] (the context hash).
@@ -51,6 +55,7 @@ impl Prf for AnyPrf {
         match self {
             AnyPrf::Native(p) => p.id(),
             AnyPrf::Vllm(p) => p.id(),
+            AnyPrf::VllmDualKey(p) => p.id(),
             AnyPrf::Sbw(p) => p.id(),
             AnyPrf::SynthId(p) => p.id(),
         }
@@ -61,6 +66,7 @@ impl Prf for AnyPrf {
         match self {
             AnyPrf::Native(p) => AnyState::Native(p.absorb(context)),
             AnyPrf::Vllm(p) => AnyState::Vllm(p.absorb(context)),
+            AnyPrf::VllmDualKey(p) => AnyState::VllmDualKey(p.absorb(context)),
             AnyPrf::Sbw(p) => AnyState::Sbw(p.absorb(context)),
             AnyPrf::SynthId(p) => AnyState::SynthId(p.absorb(context)),
         }
@@ -71,6 +77,7 @@ impl Prf for AnyPrf {
         match (self, state) {
             (AnyPrf::Native(p), AnyState::Native(s)) => p.word(s, token),
             (AnyPrf::Vllm(p), AnyState::Vllm(s)) => p.word(s, token),
+            (AnyPrf::VllmDualKey(p), AnyState::VllmDualKey(s)) => p.word(s, token),
             (AnyPrf::Sbw(p), AnyState::Sbw(s)) => p.word(s, token),
             (AnyPrf::SynthId(p), AnyState::SynthId(s)) => p.word(s, token),
             _ => mismatched_state(),
@@ -81,6 +88,7 @@ impl Prf for AnyPrf {
         match (self, state) {
             (AnyPrf::Native(p), AnyState::Native(s)) => p.words(s, tokens, out),
             (AnyPrf::Vllm(p), AnyState::Vllm(s)) => p.words(s, tokens, out),
+            (AnyPrf::VllmDualKey(p), AnyState::VllmDualKey(s)) => p.words(s, tokens, out),
             (AnyPrf::Sbw(p), AnyState::Sbw(s)) => p.words(s, tokens, out),
             (AnyPrf::SynthId(p), AnyState::SynthId(s)) => p.words(s, tokens, out),
             _ => mismatched_state(),
@@ -92,6 +100,7 @@ impl Prf for AnyPrf {
         match self {
             AnyPrf::Native(p) => p.uniform(word),
             AnyPrf::Vllm(p) => p.uniform(word),
+            AnyPrf::VllmDualKey(p) => p.uniform(word),
             AnyPrf::Sbw(p) => p.uniform(word),
             AnyPrf::SynthId(p) => p.uniform(word),
         }

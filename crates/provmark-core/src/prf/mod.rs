@@ -24,8 +24,9 @@ pub use synthid::{
 };
 pub use vllm::{
     derive_vllm_key, sbw_gamma_threshold, sbw_green_uniform, sbw_token_hash, vllm_dual_keys,
-    vllm_uniform_f32, SbwPrf, SbwState, SbwVariant, VllmPhiloxPrf, VLLM_PHILOX_PRF_ID,
-    VLLM_SBW_LEFTHASH_PRF_ID, VLLM_SBW_LEFTHASH_RAW_PRF_ID, VLLM_SBW_SELFHASH_PRF_ID,
+    vllm_uniform_f32, SbwPrf, SbwState, SbwVariant, VllmDualKeyPrf, VllmPhiloxPrf,
+    VLLM_DUAL_KEY_PRF_ID, VLLM_PHILOX_PRF_ID, VLLM_SBW_LEFTHASH_PRF_ID,
+    VLLM_SBW_LEFTHASH_RAW_PRF_ID, VLLM_SBW_SELFHASH_PRF_ID,
 };
 
 /// A keyed PRF over (context, token).

@@ -197,6 +197,70 @@ impl Prf for VllmPhiloxPrf {
     }
 }
 
+/// Profile identifier of [`VllmDualKeyPrf`].
+pub const VLLM_DUAL_KEY_PRF_ID: &str = "vllm-philox4x32-10-v1-dual-key";
+
+/// Both keys of vLLM's dual-key Gumbel watermark (§10) as one PRF: key A = derive(key, "key_a")
+/// and key B = derive(key, "key_b"), each a [`VllmPhiloxPrf`]. The word of token v is
+/// `word_A(v) | word_B(v) << 32`; [`Prf::uniform`] maps the **low** 32 bits (key A's uniform), so
+/// `Scheme::Gumbel` over this PRF is key A's Gumbel watermark and `Scheme::DualKeyGumbel`
+/// reads both halves.
+///
+/// ```
+/// use provmark_core::prf::{vllm_dual_keys, Prf, VllmDualKeyPrf, VllmPhiloxPrf};
+/// let dual = VllmDualKeyPrf::new(42, 1);
+/// let (a, b) = vllm_dual_keys(42);
+/// let (pa, pb) = (VllmPhiloxPrf::new(a, 1), VllmPhiloxPrf::new(b, 1));
+/// let w = dual.word(&dual.absorb(&[3]), 9);
+/// assert_eq!(w & 0xFFFF_FFFF, pa.word(&pa.absorb(&[3]), 9));
+/// assert_eq!(w >> 32, pb.word(&pb.absorb(&[3]), 9));
+/// ```
+#[derive(Clone, Debug)]
+pub struct VllmDualKeyPrf {
+    a: VllmPhiloxPrf,
+    b: VllmPhiloxPrf,
+}
+
+impl VllmDualKeyPrf {
+    /// The dual-key PRF of vLLM master key `key` for context width `width`.
+    pub fn new(key: u64, width: usize) -> Self {
+        let (a, b) = vllm_dual_keys(key);
+        VllmDualKeyPrf {
+            a: VllmPhiloxPrf::new(a, width),
+            b: VllmPhiloxPrf::new(b, width),
+        }
+    }
+
+    /// The context width this PRF was built for.
+    pub fn width(&self) -> usize {
+        self.a.width()
+    }
+}
+
+impl Prf for VllmDualKeyPrf {
+    /// Key A's state, then key B's.
+    type State = [[u32; 4]; 2];
+
+    fn id(&self) -> &'static str {
+        VLLM_DUAL_KEY_PRF_ID
+    }
+
+    fn absorb(&self, context: &[u32]) -> [[u32; 4]; 2] {
+        [self.a.absorb(context), self.b.absorb(context)]
+    }
+
+    #[inline]
+    fn word(&self, state: &[[u32; 4]; 2], token: u32) -> u64 {
+        self.a.word(&state[0], token) | self.b.word(&state[1], token) << 32
+    }
+
+    /// Key A's uniform (the low 32 bits), as [`VllmPhiloxPrf::uniform`].
+    #[inline]
+    fn uniform(&self, word: u64) -> f64 {
+        f64::from(vllm_uniform_f32(word as u32))
+    }
+}
+
 /// vLLM SBW's token hash `h(x)` (§11.2; Bob Jenkins' 32-bit integer hash on wrapping signed
 /// int32 with arithmetic shifts), sign-extended. Only the low 32 bits of `x + 1` matter, so
 /// `h(-1) = h(0xFFFFFFFF) = 0`.
