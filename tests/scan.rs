@@ -248,10 +248,14 @@ fn attribution_finds_the_leaking_account() {
         out.to_str().unwrap(),
         "--quiet",
     ]);
-    // Exit status follows the master-key test, which must not fire on account-marked text.
-    assert_eq!(code(&o), 1, "{}", String::from_utf8_lossy(&o.stderr));
+    // Evidence overall (exit 0) from the account key; the master key alone does not fire.
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let r = read_json(&out);
     assert!(r["corpus"]["log10_p"].as_f64().unwrap() > -6.0);
+    assert_eq!(r["corpus"]["verdict"], "not_watermarked");
+    assert_eq!(r["evidence"]["verdict"], "watermarked");
+    assert_eq!(r["evidence"]["strongest_key"], format!("account:{leaked}"));
+    assert_eq!(r["evidence"]["keys_tested"], 11);
     let accts = r["accounts"].as_array().unwrap();
     assert_eq!(accts.len(), 10);
     assert_eq!(accts[0]["account"], leaked);

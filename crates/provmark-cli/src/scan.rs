@@ -124,7 +124,8 @@ fn progress_thread(progress: Arc<Progress>, done: Arc<AtomicBool>) -> std::threa
     })
 }
 
-/// Runs `scan`: exit 0 when the corpus carries the watermark at alpha, 1 when not.
+/// Runs `scan`: exit 0 when the corpus carries the watermark at alpha (the master key, or with
+/// accounts the strongest key after a Bonferroni correction over all keys tested), 1 when not.
 pub fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let profile = crate::common::load_profile(&a.profile)?;
     let accounts = read_accounts(&a)?;
@@ -182,6 +183,15 @@ pub fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
             c.records_scored,
             c.records_skipped
         );
+        if report.evidence.keys_tested > 1 {
+            println!(
+                "overall: {}  strongest key = {}  p = {} (Bonferroni over {} keys)",
+                report.evidence.verdict,
+                report.evidence.strongest_key,
+                provmark_scan::report::format_p(report.evidence.log10_p),
+                report.evidence.keys_tested
+            );
+        }
         if let Some(at) = &report.attribution {
             println!(
                 "best account: {}  adjusted p = {} (Bonferroni over {} accounts)",
@@ -199,7 +209,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(if report.corpus.verdict == "watermarked" {
+    Ok(if report.evidence.verdict == "watermarked" {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

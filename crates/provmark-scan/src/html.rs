@@ -305,7 +305,21 @@ details pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;backgroun
     );
 
     o.push_str("<h2>Result</h2><table>");
-    row(&mut o, "verdict", &escape(&c.verdict));
+    let ev = &report.evidence;
+    if ev.keys_tested > 1 {
+        row(
+            &mut o,
+            "overall verdict (all keys)",
+            &escape(&format!(
+                "{} — strongest key {}, p = {} after Bonferroni over {} keys",
+                ev.verdict,
+                ev.strongest_key,
+                format_p(ev.log10_p),
+                ev.keys_tested
+            )),
+        );
+    }
+    row(&mut o, "verdict (master key)", &escape(&c.verdict));
     row(&mut o, "p-value", &escape(&format_p(c.log10_p)));
     row(&mut o, "log10 p", &format!("{:.4}", c.log10_p));
     row(&mut o, "alpha (threshold)", &format!("{}", c.alpha));

@@ -48,7 +48,9 @@ use provmark_tokenize::Tokenizer;
 pub use engine::{AccountResult, CurvePoint, InputSummary, Progress, RecordPValues};
 pub use error::{Result, ScanError};
 pub use record::SkipReason;
-pub use report::{verify_report, Attribution, ControlResult, CorpusResult, Report, Verification};
+pub use report::{
+    verify_report, Attribution, ControlResult, CorpusResult, Evidence, Report, Verification,
+};
 
 use engine::{Keys, PassResult, PassSettings};
 
@@ -297,8 +299,11 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
         adjusted_log10_p: best.adjusted_log10_p,
         significant: report::verdict_word(best.adjusted_log10_p, cfg.alpha) == "watermarked",
     });
+    let evidence =
+        report::overall_evidence(&corpus, main.accounts.first(), cfg.accounts.len() as u64);
     let summary = report::summary_sentence(
         &corpus,
+        &evidence,
         attribution.as_ref(),
         control.as_ref().map(|c| &c.corpus),
     );
@@ -306,6 +311,7 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
         format: report::REPORT_FORMAT.into(),
         report_version: report::REPORT_VERSION,
         summary,
+        evidence,
         skipped_reasons: skipped_map(&main),
         corpus,
         accounts: main.accounts.clone(),

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use provmark_core::{Profile, Scheme, TokenizerSpec};
-use provmark_detect::tail::TailProb;
+use provmark_detect::tail::{bonferroni, TailProb};
 use provmark_detect::Statistic;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -87,6 +87,23 @@ pub struct Attribution {
     pub significant: bool,
 }
 
+/// The overall decision: the master key and every account key were tested; the smallest
+/// p-value is adjusted for all of them (Bonferroni over `keys_tested`). Without accounts this is
+/// the master-key test itself. `scan` exits 0 exactly when this verdict is `"watermarked"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// `"watermarked"` or `"not_watermarked"` at alpha.
+    pub verdict: String,
+    /// Keys tested: 1 (master) + accounts.
+    pub keys_tested: u64,
+    /// The strongest key: `"master"` or `"account:<id>"`.
+    pub strongest_key: String,
+    /// Its p-value adjusted for `keys_tested` tests.
+    pub p_value: f64,
+    /// log10 of the adjusted p-value.
+    pub log10_p: f64,
+}
+
 /// The supervised-mode filter (`--filter-from`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FilterInfo {
@@ -149,6 +166,8 @@ pub struct Report {
     pub report_version: u32,
     /// The verdict in plain words.
     pub summary: String,
+    /// The overall decision over every key tested (decides the exit status).
+    pub evidence: Evidence,
     /// The pooled test over the suspect corpus.
     pub corpus: CorpusResult,
     /// Skipped records by reason (every reason listed, zeros included).
@@ -224,45 +243,79 @@ fn thousands(n: u64) -> String {
     out
 }
 
+/// The overall decision from the master-key test and the best account.
+pub fn overall_evidence(
+    corpus: &CorpusResult,
+    best_account: Option<&AccountResult>,
+    accounts: u64,
+) -> Evidence {
+    let keys = 1 + accounts;
+    let (key, raw) = match best_account {
+        Some(b) if b.log10_p < corpus.log10_p => (format!("account:{}", b.account), b.log10_p),
+        _ => ("master".to_string(), corpus.log10_p),
+    };
+    let adj = bonferroni(TailProb { log10_p: raw }, keys);
+    Evidence {
+        verdict: verdict_word(adj.log10_p, corpus.alpha).into(),
+        keys_tested: keys,
+        strongest_key: key,
+        p_value: adj.p_value(),
+        log10_p: crate::engine::finite(adj.log10_p),
+    }
+}
+
 /// The verdict in sentences a non-specialist can read.
 pub fn summary_sentence(
     corpus: &CorpusResult,
+    evidence: &Evidence,
     attribution: Option<&Attribution>,
     control: Option<&CorpusResult>,
 ) -> String {
-    let mut s = if corpus.verdict == "watermarked" {
+    let scope = format!(
+        "across {} distinct token pairs from {} records",
+        thousands(corpus.scored_tokens),
+        thousands(corpus.records_scored)
+    );
+    let correction = if evidence.keys_tested > 1 {
         format!(
-            "The suspect corpus carries our watermark: across {} distinct token pairs from {} records, \
-             a result at least this strong would arise by chance with probability {}, below the agreed \
-             threshold of {}.",
-            thousands(corpus.scored_tokens),
-            thousands(corpus.records_scored),
-            format_p(corpus.log10_p),
+            " after correcting for the {} keys tested (ours and one per account)",
+            evidence.keys_tested
+        )
+    } else {
+        String::new()
+    };
+    let mut s = if evidence.verdict == "watermarked" {
+        let whose = match evidence.strongest_key.strip_prefix("account:") {
+            Some(a) => format!("the watermark we gave account \"{a}\""),
+            None => "our watermark".to_string(),
+        };
+        format!(
+            "The suspect corpus carries {whose}: {scope}, a result at least this strong would arise by chance \
+             with probability {}{correction}, below the agreed threshold of {}.",
+            format_p(evidence.log10_p),
             corpus.alpha
         )
     } else {
         format!(
-            "The scan found no evidence of our watermark: across {} distinct token pairs from {} records, \
-             a result at least this strong would arise by chance with probability {}, which is not below \
-             the agreed threshold of {}. This does not prove the corpus is free of watermarked text.",
-            thousands(corpus.scored_tokens),
-            thousands(corpus.records_scored),
-            format_p(corpus.log10_p),
+            "The scan found no evidence of our watermark: {scope}, a result at least this strong would arise \
+             by chance with probability {}{correction}, which is not below the agreed threshold of {}. This \
+             does not prove the corpus is free of watermarked text.",
+            format_p(evidence.log10_p),
             corpus.alpha
         )
     };
     if let Some(a) = attribution {
-        if a.significant {
+        if a.significant && !evidence.strongest_key.starts_with("account:") {
             s.push_str(&format!(
-                " Of the {} accounts tested, the watermark points to account \"{}\" (probability {} after \
-                 correcting for the number of accounts tested).",
+                " Among the {} accounts tested, it points to account \"{}\" (probability {} after correcting for \
+                 the number of accounts).",
                 a.accounts_tested,
                 a.best_account,
                 format_p(a.adjusted_log10_p)
             ));
-        } else {
+        } else if !a.significant {
             s.push_str(&format!(
-                " None of the {} accounts tested stands out after correcting for the number of accounts tested.",
+                " None of the {} accounts tested stands out after correcting for the number of accounts.",
                 a.accounts_tested
             ));
         }
