@@ -3,10 +3,14 @@
 //! `cargo run --release -p provmark-sim --example sim_stats [-- SAMPLES TOKENS SEED]`
 //! (defaults: 200 samples × 200 tokens, seed 1).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use provmark_core::{Profile, Scheme, SecretKey, TokenizerSpec};
+use provmark_embed::Embedder;
 
 use provmark_sim::stats::{retokenization, EntropySummary, Retokenization};
-use provmark_sim::{sample_rng, Generator, SimConfig, SimLm};
+use provmark_sim::{sample_rng, Generator, SimConfig, SimLm, SAMPLE_PROMPT_TOKENS};
 use provmark_tokenize::Tokenizer;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,8 +40,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut ent = Vec::with_capacity(samples as usize * tokens);
         let mut ids = Vec::new();
         for k in 0..samples {
+            // Exactly what `Generator::sample` does: a synthetic prompt, then the response.
             let mut rng = sample_rng(seed, k);
-            g.generate_observed(&[], tokens, &mut rng, &mut ids, |c, _| {
+            let mut prompt = Vec::new();
+            lm.prompt_into(&mut rng, SAMPLE_PROMPT_TOKENS, &mut prompt);
+            g.generate_observed(&prompt, tokens, &mut rng, &mut ids, |c, _| {
                 ent.push(c.entropy())
             })?;
             if t == 1.0 {
@@ -84,5 +91,58 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("\ndistinct tokens emitted (T=1): {}", top.len());
     println!("\nsample 0 (T=1):\n{first_text}");
+
+    // Watermarked generation through provmark-embed (demo key, not a secret), h = 2.
+    println!("\nwatermarked vs clean, T=1 (demo key; green share over unique (2-token context, token) pairs; ns/token is one short timing run, not a benchmark):");
+    let lm = SimLm::new(SimConfig::new(seed), &tok)?;
+    for (name, scheme) in [
+        ("clean", None),
+        ("green g=0.25 d=2", Some(Scheme::DEFAULT_GREEN)),
+        ("gumbel", Some(Scheme::Gumbel)),
+    ] {
+        let green_profile = Profile::from_secret(
+            SecretKey::from_bytes([42; 32]),
+            Scheme::DEFAULT_GREEN,
+            2,
+            TokenizerSpec::default_openai(),
+        )?;
+        let embedder = match scheme {
+            Some(s) => {
+                let p = Profile::from_secret(
+                    SecretKey::from_bytes([42; 32]),
+                    s,
+                    2,
+                    TokenizerSpec::default_openai(),
+                )?;
+                Some(Embedder::from_profile(&p, None, tok.vocab_size())?)
+            }
+            None => None,
+        };
+        let wm = green_profile.watermark(None);
+        let mut g = Generator::new(&lm, embedder.as_ref())?;
+        let mut seen = HashSet::new();
+        let (mut green, mut n, mut marked) = (0u64, 0u64, 0usize);
+        let t0 = Instant::now();
+        let mut all = Vec::new();
+        for k in 0..samples {
+            let s = g.sample(seed, k, tokens)?;
+            marked += g.watermarked_steps();
+            all.push(s.ids);
+        }
+        let ns = t0.elapsed().as_nanos() as f64 / (samples as f64 * tokens as f64);
+        for ids in &all {
+            for w in ids.windows(3) {
+                if seen.insert((w[0], w[1], w[2])) {
+                    n += 1;
+                    green += u64::from(wm.is_green(&wm.absorb(&w[..2]), w[2]));
+                }
+            }
+        }
+        println!(
+            "  {name:<17} green share {:.4} over {n} unique pairs; watermarked steps {:.3}; {ns:.0} ns/token",
+            green as f64 / n as f64,
+            marked as f64 / (samples as f64 * tokens as f64)
+        );
+    }
     Ok(())
 }

@@ -1,38 +1,38 @@
 //! The per-step entropy target of the simulation and the logit shapes that realise it.
-//!
-//! # Target (chat model sampled at temperature 1)
-//!
-//! [`EntropyProfile::chat`] is a quantile function of the Shannon entropy (nats) of the
-//! next-token distribution at one step. Its anchors and their sources:
-//!
-//! | quantile | entropy (nats) | source |
-//! |---|---|---|
-//! | 0.50 | 0.01 | Wang et al. 2025, *Beyond the 80/20 Rule* (arXiv:2506.01939): over 50% of the tokens of Qwen3-8B responses have entropy below 0.01 |
-//! | 0.80 | 0.672 | same paper: the 80th percentile of token entropy is 0.672 |
-//! | 0.00 | 1e-4 | assumption: floor of the near-deterministic steps |
-//! | 0.90 | 1.2 | assumption (the paper gives no upper quantiles in text) |
-//! | 0.97 | 2.2 | assumption |
-//! | 1.00 | 3.3 | assumption: below ln 50 so that a top-50 candidate list can realise it |
-//!
-//! Between anchors the quantile function is linear in ln(entropy). The mean of this target is
-//! 0.34 nats. A second, independent figure brackets it: Yang & Holtzman 2025, *How Alignment
-//! Shrinks the Generative Horizon* (arXiv:2506.17871), report that alignment tuning reduces the
-//! branching factor (the exponential of the mean per-token entropy) of outputs to about 1.2, i.e. a
-//! mean near ln 1.2 = 0.18 nats, against about 12 (2.5 nats) for base models. The Wang et al.
-//! figures come from chain-of-thought math responses, which are lower-entropy than open chat;
-//! the upper tail above was set so that the mean (0.34) lies between the aligned-model figure and
-//! a more open-ended chat response — that placement is our assumption, not a measurement.
 
 use crate::error::SimError;
 
 /// A target distribution of per-step entropy (nats) at temperature 1, given by quantile anchors.
+///
+/// # Target (chat model sampled at temperature 1)
+///
+/// [`EntropyProfile::chat`] is a quantile function of the Shannon entropy (nats) of the
+/// next-token distribution at one step. Its anchors and their sources:
+///
+/// | quantile | entropy (nats) | source |
+/// |---|---|---|
+/// | 0.50 | 0.01 | Wang et al. 2025, *Beyond the 80/20 Rule* (arXiv:2506.01939): over 50% of the tokens of Qwen3-8B responses have entropy below 0.01 |
+/// | 0.80 | 0.672 | same paper: the 80th percentile of token entropy is 0.672 |
+/// | 0.00 | 1e-4 | assumption: floor of the near-deterministic steps |
+/// | 0.90 | 1.2 | assumption (the paper gives no upper quantiles in text) |
+/// | 0.97 | 2.2 | assumption |
+/// | 1.00 | 3.3 | assumption: below ln 50 so that a top-50 candidate list can realise it |
+///
+/// Between anchors the quantile function is linear in ln(entropy). The mean of this target is
+/// 0.34 nats. A second, independent figure brackets it: Yang & Holtzman 2025, *How Alignment
+/// Shrinks the Generative Horizon* (arXiv:2506.17871), report that alignment tuning reduces the
+/// branching factor (the exponential of the mean per-token entropy) of outputs to about 1.2, i.e. a
+/// mean near ln 1.2 = 0.18 nats, against about 12 (2.5 nats) for base models. The Wang et al.
+/// figures come from chain-of-thought math responses, which are lower-entropy than open chat;
+/// the upper tail above was set so that the mean (0.34) lies between the aligned-model figure and
+/// a more open-ended chat response — that placement is our assumption, not a measurement.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EntropyProfile {
     anchors: Vec<(f64, f64)>,
 }
 
 impl EntropyProfile {
-    /// The chat-model target described in the [module docs](self): median 0.01 nats, 80th
+    /// The chat-model target described in the [type docs](EntropyProfile): median 0.01 nats, 80th
     /// percentile 0.672 nats, mean 0.34 nats.
     pub fn chat() -> Self {
         EntropyProfile {

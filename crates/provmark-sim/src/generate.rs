@@ -12,11 +12,16 @@ use crate::error::SimError;
 use crate::hash::mix2;
 use crate::model::{Candidates, SimLm};
 
-/// One generated sample: its index, ids and text.
+/// Length of the synthetic prompt of [`Generator::sample`].
+pub const SAMPLE_PROMPT_TOKENS: usize = 8;
+
+/// One generated sample: its index, prompt, ids and text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sample {
     /// The sample's index k (what `provmark generate --count` numbers).
     pub index: u64,
+    /// The synthetic prompt the response answers (not part of `ids` or `text`).
+    pub prompt: Vec<u32>,
     /// Generated token ids (the prompt is not included).
     pub ids: Vec<u32>,
     /// `ids` decoded.
@@ -126,14 +131,26 @@ impl<'a> Generator<'a> {
         Ok(())
     }
 
-    /// Sample `index` of a run seeded with `seed`: `n_tokens` ids after no prompt, drawn with
-    /// [`sample_rng`]`(seed, index)`, and their text. Deterministic in (model, embedder key,
-    /// seed, index) — what `provmark generate --seed S --count K` prints for k = 0..K.
+    /// Sample `index` of a run seeded with `seed`: a synthetic prompt of
+    /// [`SAMPLE_PROMPT_TOKENS`] words ([`SimLm::prompt_into`]), then `n_tokens` generated ids and
+    /// their text, all drawn with [`sample_rng`]`(seed, index)`. Deterministic in (model,
+    /// embedder key, seed, index) — what `provmark generate --seed S --count K` prints for
+    /// k = 0..K. The prompt supplies the first steps' context, so every generated position is
+    /// watermarked (except repeated contexts).
     pub fn sample(&mut self, seed: u64, index: u64, n_tokens: usize) -> Result<Sample, SimError> {
+        let mut rng = sample_rng(seed, index);
+        let mut prompt = Vec::with_capacity(SAMPLE_PROMPT_TOKENS);
+        self.lm
+            .prompt_into(&mut rng, SAMPLE_PROMPT_TOKENS, &mut prompt);
         let mut ids = Vec::with_capacity(n_tokens);
-        self.generate_into(&[], n_tokens, &mut sample_rng(seed, index), &mut ids)?;
+        self.generate_into(&prompt, n_tokens, &mut rng, &mut ids)?;
         let text = self.lm.decode(&ids)?;
-        Ok(Sample { index, ids, text })
+        Ok(Sample {
+            index,
+            prompt,
+            ids,
+            text,
+        })
     }
 }
 

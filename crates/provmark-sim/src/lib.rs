@@ -6,8 +6,9 @@
 //!
 //! * **Vocabulary.** Next-token candidates over a real tokenizer's ids (default OpenAI
 //!   `o200k_base`, bundled offline through `provmark-tokenize`), restricted to tokens whose text
-//!   re-tokenizes to the same ids (see [`support`](crate::stats::retokenization) and the module
-//!   docs of `support`): space + letter words, a few punctuation marks, paragraph breaks.
+//!   re-tokenizes to the same ids (measured by [`stats::retokenization`]): space + letter words,
+//!   a few punctuation marks (always followed by a word, so they never merge), paragraph breaks
+//!   followed by a capitalised word.
 //! * **Distributions.** At each step the last `order` ids (default 3) are hashed with the seed; the
 //!   hash draws a target entropy from [`EntropyProfile`] (calibrated to published per-token
 //!   entropy statistics of chat models at temperature 1), the candidate ids (distinct draws from
@@ -45,5 +46,5 @@ mod support;
 
 pub use entropy::{entropy_of_logits, EntropyProfile};
 pub use error::SimError;
-pub use generate::{generate, generate_text, sample_rng, Generator, Sample};
+pub use generate::{generate, generate_text, sample_rng, Generator, Sample, SAMPLE_PROMPT_TOKENS};
 pub use model::{Candidates, SimConfig, SimLm, MAX_ORDER, MAX_TOP_K};

@@ -350,6 +350,22 @@ impl SimLm {
         }
     }
 
+    /// Appends a synthetic "user prompt" of `len` words to `out`: Zipf draws from the word pool
+    /// with `rng`. Real responses each answer a different prompt; without one every sample
+    /// would start from the same context, and a distortion-free scheme (Gumbel), deterministic
+    /// given the context, would make samples collapse onto a few texts.
+    pub fn prompt_into<R: rand::RngCore + ?Sized>(
+        &self,
+        rng: &mut R,
+        len: usize,
+        out: &mut Vec<u32>,
+    ) {
+        let pool = self.support.pool(crate::support::PoolKind::Words);
+        for _ in 0..len {
+            out.push(pool.ids[pool.rank(unit(rng.next_u64()))]);
+        }
+    }
+
     /// Decodes ids the model can emit (an error names the first other id; use the tokenizer for
     /// those).
     pub fn decode(&self, ids: &[u32]) -> Result<String, SimError> {

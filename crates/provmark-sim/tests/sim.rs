@@ -242,12 +242,20 @@ fn watermarked_generation_goes_through_the_embedder() {
     let e = Embedder::from_profile(&p, None, tok().vocab_size()).unwrap();
     let mut g = Generator::new(&m, Some(&e)).unwrap();
     let s = g.sample(1, 0, 100).unwrap();
-    // Positions 0 and 1 lack an h = 2 context; repeats are skipped.
-    assert!(g.watermarked_steps() > 50 && g.watermarked_steps() <= 98);
+    // The synthetic prompt supplies the context; only repeated contexts are skipped.
+    assert!(g.watermarked_steps() > 50 && g.watermarked_steps() <= 100);
+    assert_eq!(s.prompt.len(), provmark_sim::SAMPLE_PROMPT_TOKENS);
     assert_eq!(s, g.sample(1, 0, 100).unwrap(), "reproducible");
     let mut clean = Generator::new(&m, None).unwrap();
     assert_ne!(clean.sample(1, 0, 100).unwrap().ids, s.ids);
     assert_eq!(clean.watermarked_steps(), 0);
+    // Gumbel is deterministic given the context: distinct prompts keep samples distinct.
+    let distinct: HashSet<Vec<u32>> = (0..20).map(|k| g.sample(1, k, 50).unwrap().ids).collect();
+    assert!(
+        distinct.len() >= 19,
+        "samples collapsed: {} distinct of 20",
+        distinct.len()
+    );
 }
 
 #[test]
