@@ -1,0 +1,30 @@
+//! Errors of the evaluation library.
+
+/// What went wrong while setting up or running an evaluation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// A parameter is out of its domain (the message names it).
+    #[error("invalid parameter: {0}")]
+    Param(String),
+    /// The simulation could not be set up (tokenizer, language).
+    #[error("setup failed: {0}")]
+    Setup(String),
+    /// A core (profile/scheme) error.
+    #[error(transparent)]
+    Core(#[from] provmark_core::CoreError),
+    /// A tokenizer error.
+    #[error(transparent)]
+    Tokenize(#[from] provmark_tokenize::TokenizeError),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, EvalError>;
