@@ -11,6 +11,8 @@
 //!   p-values, reproduced to reference precision;
 //! * [`synthid`] — the tournament reweighting, the stateful logits processor, detection masks
 //!   and the mean / weighted-mean scores;
+//! * [`exact`] — exact null tails of foreign statistics provmark's native tails do not cover
+//!   (vLLM's dual-key weighted sum);
 //! * [`reference`] — the reference implementations' p-value formulas (vLLM's gamma survival, its
 //!   regularised upper incomplete gamma, its z-test), kept apart from provmark's exact tails.
 //!
@@ -19,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod exact;
 pub mod reference;
 pub mod synthid;
 pub mod vllm;

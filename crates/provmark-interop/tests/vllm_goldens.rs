@@ -14,6 +14,7 @@ use provmark_detect::fingerprint::PairFingerprinter;
 use provmark_detect::statistic::Statistic;
 use provmark_detect::tail::{binomial_upper, gamma_upper};
 use provmark_detect::{score_ids, ContextPolicy, Dedup, Options};
+use provmark_interop::exact::dual_key_upper;
 use provmark_interop::reference::{vllm_dual_key_p_value, vllm_gamma_survival_integer_shape};
 use provmark_interop::vllm::{
     detect_dual_key, detect_gumbel, detect_sbw, dual_key_route, for_each_scored_pair, GenDedup,
@@ -305,6 +306,14 @@ fn goldens_generation_and_detection() {
                     want_score,
                     1e-12,
                     &format!("{name}: dual-key scheme score"),
+                );
+                // provmark's exact tail beside vLLM's moment-matched approximation.
+                let exact = dual_key_upper(s, n, alpha);
+                assert!(exact.log10_p <= 0.0 && exact.log10_p.is_finite());
+                eprintln!(
+                    "{name}: vLLM p = {want_p:e}, exact p = {:e} (log10 ratio {:+.3})",
+                    exact.p_value(),
+                    exact.log10_p - want_p.log10()
                 );
             }
         }
