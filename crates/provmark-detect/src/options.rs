@@ -67,9 +67,11 @@ pub struct Options<'a> {
     pub skip_special: bool,
     /// Which ids are special tokens (e.g. `|id| tokenizer.is_special(id)`).
     pub special: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
-    /// Prompt ids. With [`Options::skip_prompt_contexts`], a position is skipped when its
-    /// context occurs (as `h` consecutive ids) anywhere in the prompt: such a context says
-    /// nothing about the model, only that it continued the prompt.
+    /// Prompt ids. The prompt's last ids serve as the context of the response's first
+    /// positions (generation used them so; spec §4), and with
+    /// [`Options::skip_prompt_contexts`] a position is skipped when its context occurs (as `h`
+    /// consecutive ids) anywhere in the prompt: such a context says nothing about the model,
+    /// only that it continued the prompt.
     pub prompt: Option<&'a [u32]>,
     /// Skip contexts that occur in the prompt (default `true`; effective when a prompt is
     /// given).

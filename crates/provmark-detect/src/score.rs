@@ -94,7 +94,7 @@ pub struct Selection {
     positions: Vec<u32>,
     total_tokens: u64,
     width: usize,
-    pad: Option<u32>,
+    lead: Lead,
 }
 
 impl Selection {
@@ -173,23 +173,12 @@ fn walk<F: FnMut(usize, &[u32], u32)>(
     } else {
         None
     };
-    let pad = match opts.context_policy {
-        ContextPolicy::SkipPartial => None,
-        ContextPolicy::PadWith(p) => Some(p),
-    };
+    let lead = Lead::new(h, opts);
     let mut buf = [0u32; MAX_CONTEXT_WIDTH];
-    let start = if pad.is_some() { 0 } else { h.min(ids.len()) };
+    let start = h.saturating_sub(lead.len).min(ids.len());
     for i in start..ids.len() {
         let tok = ids[i];
-        let ctx: &[u32] = if i >= h {
-            &ids[i - h..i]
-        } else {
-            // Only reached with a pad id (start = h otherwise).
-            let p = pad.unwrap_or(u32::MAX);
-            buf[..h - i].fill(p);
-            buf[h - i..h].copy_from_slice(&ids[..i]);
-            &buf[..h]
-        };
+        let ctx = lead.context_at(ids, i, h, &mut buf);
         if let Some(is_special) = special {
             if is_special(tok) {
                 continue;
@@ -237,10 +226,7 @@ pub fn select_positions(
         positions,
         total_tokens: ids.len() as u64,
         width,
-        pad: match opts.context_policy {
-            ContextPolicy::SkipPartial => None,
-            ContextPolicy::PadWith(p) => Some(p),
-        },
+        lead: Lead::new(width, opts),
     })
 }
 
@@ -262,26 +248,135 @@ impl<const KEEP: bool> Sink<KEEP> {
     }
 }
 
+/// Positions waiting for their keyed words. Absorbing a batch of independent contexts, then
+/// computing their words, keeps several PRF evaluations in flight at once instead of
+/// interleaving each with the (branchy, cache-missing) dedup lookups.
+const BATCH: usize = 32;
+
+struct Pending<P: Prf> {
+    h: usize,
+    n: usize,
+    idx: [u32; BATCH],
+    tok: [u32; BATCH],
+    ctx: [u32; BATCH * MAX_CONTEXT_WIDTH],
+    states: Vec<P::State>,
+    words: [u64; BATCH],
+}
+
+impl<P: Prf> Pending<P> {
+    fn new(h: usize) -> Self {
+        Pending {
+            h,
+            n: 0,
+            idx: [0; BATCH],
+            tok: [0; BATCH],
+            ctx: [0; BATCH * MAX_CONTEXT_WIDTH],
+            states: Vec::with_capacity(BATCH),
+            words: [0; BATCH],
+        }
+    }
+
+    /// Queues a position; returns `true` when the batch is full.
+    #[inline(always)]
+    fn push(&mut self, i: usize, ctx: &[u32], tok: u32) -> bool {
+        let j = self.n;
+        self.idx[j] = i as u32;
+        self.tok[j] = tok;
+        self.ctx[j * self.h..(j + 1) * self.h].copy_from_slice(ctx);
+        self.n += 1;
+        self.n == BATCH
+    }
+
+    /// Computes the queued words and hands each `(index, word)` to `f`, then empties the batch.
+    #[inline(always)]
+    fn flush(&mut self, prf: &P, mut f: impl FnMut(u32, u64)) {
+        let (n, h) = (self.n, self.h);
+        self.states.clear();
+        for j in 0..n {
+            self.states.push(prf.absorb(&self.ctx[j * h..(j + 1) * h]));
+        }
+        for ((w, st), &t) in self.words[..n]
+            .iter_mut()
+            .zip(&self.states)
+            .zip(&self.tok[..n])
+        {
+            *w = prf.word(st, t);
+        }
+        for j in 0..n {
+            f(self.idx[j], self.words[j]);
+        }
+        self.n = 0;
+    }
+}
+
+/// A source of positions to score: `feed` calls `f(index, context, token)` for each.
+trait Feed {
+    fn feed<F: FnMut(usize, &[u32], u32)>(self, f: F);
+}
+
+/// Positions chosen on the fly by [`walk`] (dedup and skipping fused with scoring).
+struct Walk<'x, 'o> {
+    h: usize,
+    ids: &'x [u32],
+    opts: &'x Options<'o>,
+    scratch: &'x mut Scratch,
+}
+
+impl Feed for Walk<'_, '_> {
+    #[inline(always)]
+    fn feed<F: FnMut(usize, &[u32], u32)>(self, f: F) {
+        walk(self.h, self.ids, self.opts, self.scratch, f)
+    }
+}
+
+/// Positions of a [`Selection`] made earlier.
+struct Selected<'x> {
+    ids: &'x [u32],
+    sel: &'x Selection,
+}
+
+impl Feed for Selected<'_> {
+    #[inline(always)]
+    fn feed<F: FnMut(usize, &[u32], u32)>(self, mut f: F) {
+        let h = self.sel.width;
+        let mut buf = [0u32; MAX_CONTEXT_WIDTH];
+        for &i in &self.sel.positions {
+            let i = i as usize;
+            f(
+                i,
+                self.sel.lead.context_at(self.ids, i, h, &mut buf),
+                self.ids[i],
+            );
+        }
+    }
+}
+
+/// Scores every position a feed yields, batching the PRF work.
 fn run<P: Prf, const KEEP: bool>(
     wm: &Watermark<P>,
-    ids: &[u32],
-    opts: &Options<'_>,
-    scratch: &mut Scratch,
+    total: usize,
+    feed: impl Feed,
 ) -> Result<Evidence> {
-    let h = wm.context_width();
+    let prf = wm.prf();
     let mut sink = Sink::<KEEP> {
         positions: PositionScores::default(),
     };
+    let mut pending = Pending::<P>::new(wm.context_width());
     let statistic = match wm.scheme() {
         Scheme::Green { gamma, .. } => {
             let (mut k, mut n) = (0u64, 0u64);
-            walk(h, ids, opts, scratch, |i, ctx, tok| {
-                let st = wm.absorb(ctx);
-                let g = wm.prf().uniform(wm.prf().word(&st, tok)) < gamma;
+            let mut consume = |i: u32, w: u64| {
+                let g = prf.uniform(w) < gamma;
                 k += u64::from(g);
                 n += 1;
-                sink.push(i, if g { 1.0 } else { 0.0 });
+                sink.push(i as usize, if g { 1.0 } else { 0.0 });
+            };
+            feed.feed(|i, ctx, tok| {
+                if pending.push(i, ctx, tok) {
+                    pending.flush(prf, &mut consume);
+                }
             });
+            pending.flush(prf, &mut consume);
             Statistic::Binomial {
                 successes: k,
                 trials: n,
@@ -290,14 +385,18 @@ fn run<P: Prf, const KEEP: bool>(
         }
         Scheme::Gumbel => {
             let (mut s, mut n) = (0u128, 0u64);
-            walk(h, ids, opts, scratch, |i, ctx, tok| {
-                let st = wm.absorb(ctx);
-                let u = wm.prf().uniform(wm.prf().word(&st, tok));
-                let score = -(-u).ln_1p();
+            let mut consume = |i: u32, w: u64| {
+                let score = -(-prf.uniform(w)).ln_1p();
                 s += u128::from(gumbel_fixed(score));
                 n += 1;
-                sink.push(i, score);
+                sink.push(i as usize, score);
+            };
+            feed.feed(|i, ctx, tok| {
+                if pending.push(i, ctx, tok) {
+                    pending.flush(prf, &mut consume);
+                }
             });
+            pending.flush(prf, &mut consume);
             Statistic::Gamma {
                 sum: gumbel_sum_f64(s),
                 count: n,
@@ -307,7 +406,7 @@ fn run<P: Prf, const KEEP: bool>(
     };
     Ok(Evidence::from_statistic(
         statistic,
-        ids.len() as u64,
+        total as u64,
         sink.finish(),
     ))
 }
@@ -342,10 +441,17 @@ pub fn score_ids_with<P: Prf>(
     scratch: &mut Scratch,
 ) -> Result<Evidence> {
     check_input(ids, wm.context_width())?;
+    let h = wm.context_width();
+    let feed = Walk {
+        h,
+        ids,
+        opts,
+        scratch,
+    };
     if opts.keep_positions {
-        run::<P, true>(wm, ids, opts, scratch)
+        run::<P, true>(wm, ids.len(), feed)
     } else {
-        run::<P, false>(wm, ids, opts, scratch)
+        run::<P, false>(wm, ids.len(), feed)
     }
 }
 
@@ -377,74 +483,57 @@ pub fn score_selection<P: Prf>(
             ),
         ));
     }
-    let h = sel.width;
-    let mut buf = [0u32; MAX_CONTEXT_WIDTH];
-    let mut positions = keep_positions.then(|| PositionScores {
-        index: Vec::with_capacity(sel.len()),
-        score: Vec::with_capacity(sel.len()),
-    });
-    let statistic = match wm.scheme() {
-        Scheme::Green { gamma, .. } => {
-            let mut k = 0u64;
-            for &i in &sel.positions {
-                let i = i as usize;
-                let tok = ids[i];
-                let st = wm.absorb(context_at(ids, i, h, sel.pad, &mut buf));
-                let g = wm.prf().uniform(wm.prf().word(&st, tok)) < gamma;
-                k += u64::from(g);
-                if let Some(p) = positions.as_mut() {
-                    p.index.push(i as u32);
-                    p.score.push(if g { 1.0 } else { 0.0 });
-                }
-            }
-            Statistic::Binomial {
-                successes: k,
-                trials: sel.len() as u64,
-                gamma,
-            }
-        }
-        Scheme::Gumbel => {
-            let mut s = 0u128;
-            for &i in &sel.positions {
-                let i = i as usize;
-                let tok = ids[i];
-                let st = wm.absorb(context_at(ids, i, h, sel.pad, &mut buf));
-                let u = wm.prf().uniform(wm.prf().word(&st, tok));
-                let score = -(-u).ln_1p();
-                s += u128::from(gumbel_fixed(score));
-                if let Some(p) = positions.as_mut() {
-                    p.index.push(i as u32);
-                    p.score.push(score);
-                }
-            }
-            Statistic::Gamma {
-                sum: gumbel_sum_f64(s),
-                count: sel.len() as u64,
-            }
-        }
-        other => return Err(DetectError::UnsupportedScheme(other.name().to_string())),
-    };
-    Ok(Evidence::from_statistic(
-        statistic,
-        ids.len() as u64,
-        positions,
-    ))
+    let feed = Selected { ids, sel };
+    if keep_positions {
+        run::<P, true>(wm, ids.len(), feed)
+    } else {
+        run::<P, false>(wm, ids.len(), feed)
+    }
 }
 
-/// The context of position `i`, padded on the left with `pad` where it is incomplete.
-#[inline(always)]
-fn context_at<'b>(
-    ids: &'b [u32],
-    i: usize,
-    h: usize,
-    pad: Option<u32>,
-    buf: &'b mut [u32; MAX_CONTEXT_WIDTH],
-) -> &'b [u32] {
-    if i >= h {
-        &ids[i - h..i]
-    } else {
-        buf[..h - i].fill(pad.unwrap_or(u32::MAX));
-        buf[h - i..h].copy_from_slice(&ids[..i]);
-        &buf[..h]
+/// The ids available before the first token: the prompt's last ids (when a prompt is given —
+/// generation used them as context, spec §4), left-padded with the pad id under
+/// [`ContextPolicy::PadWith`]. At most `h` ids, oldest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Lead {
+    ids: [u32; MAX_CONTEXT_WIDTH],
+    len: usize,
+}
+
+impl Lead {
+    fn new(h: usize, opts: &Options<'_>) -> Self {
+        let mut ids = [0u32; MAX_CONTEXT_WIDTH];
+        let h = h.min(MAX_CONTEXT_WIDTH);
+        let from_prompt = opts
+            .prompt
+            .map_or(&[][..], |p| &p[p.len().saturating_sub(h)..]);
+        let len = match opts.context_policy {
+            ContextPolicy::PadWith(pad) => {
+                ids[..h - from_prompt.len()].fill(pad);
+                h
+            }
+            ContextPolicy::SkipPartial => from_prompt.len(),
+        };
+        ids[len - from_prompt.len()..len].copy_from_slice(from_prompt);
+        Lead { ids, len }
+    }
+
+    /// The context of position `i` (callers guarantee `i + self.len >= h`).
+    #[inline(always)]
+    fn context_at<'b>(
+        &self,
+        ids: &'b [u32],
+        i: usize,
+        h: usize,
+        buf: &'b mut [u32; MAX_CONTEXT_WIDTH],
+    ) -> &'b [u32] {
+        if i >= h {
+            &ids[i - h..i]
+        } else {
+            let need = h - i;
+            buf[..need].copy_from_slice(&self.ids[self.len - need..self.len]);
+            buf[need..h].copy_from_slice(&ids[..i]);
+            &buf[..h]
+        }
     }
 }

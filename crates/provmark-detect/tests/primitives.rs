@@ -158,16 +158,39 @@ fn position_rules() {
                 .scored_tokens,
             3
         );
-        // Prompt contexts are skipped: (10,11) and (11,12) occur in the prompt.
+        // With a prompt, its last h ids are the context of the first positions (spec §4), and
+        // contexts that occur in the prompt are skipped: here (11,12)→10, (10,11)→12 and
+        // (11,12)→13 are skipped; (12,10)→11 and (12,13)→14 are scored.
         let prompt = [99u32, 10, 11, 12];
         let pr = base.clone().prompt(&prompt);
-        assert_eq!(score_ids(&wm, &sentence, &pr).unwrap().scored_tokens, 1);
+        assert_eq!(score_ids(&wm, &sentence, &pr).unwrap().scored_tokens, 2);
         assert_eq!(
             score_ids(&wm, &sentence, &pr.clone().skip_prompt_contexts(false))
                 .unwrap()
                 .scored_tokens,
-            3
+            5
         );
+        // A prompt shorter than h supplies what it has; the rest is missing (or padded).
+        let short_prompt = [7u32];
+        let sp1 = base
+            .clone()
+            .prompt(&short_prompt)
+            .skip_prompt_contexts(false);
+        assert_eq!(score_ids(&wm, &sentence, &sp1).unwrap().scored_tokens, 4);
+        let sp2 = sp1.clone().context_policy(ContextPolicy::PadWith(u32::MAX));
+        assert_eq!(score_ids(&wm, &sentence, &sp2).unwrap().scored_tokens, 5);
+        // The prompt-supplied context is what generation used: position 0 after prompt (…, 8, 9)
+        // is scored with context (8, 9).
+        let wm2 = p.watermark(None);
+        let st = wm2.absorb(&[8, 9]);
+        let expect = wm2.score(&st, 10);
+        let lone = base
+            .clone()
+            .prompt(&[8, 9])
+            .skip_prompt_contexts(false)
+            .keep_positions(true);
+        let ev = score_ids(&wm2, &[10], &lone).unwrap();
+        assert_eq!(ev.positions.unwrap().score, vec![expect]);
         // Too-short input and empty input: nothing scored, p = 1.
         for short in [&[][..], &[5u32][..], &[5u32, 6][..]] {
             let ev = score_ids(&wm, short, &base).unwrap();
