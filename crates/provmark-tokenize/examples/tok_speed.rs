@@ -10,7 +10,10 @@
 //! over all texts (the fastest of `--repeat` passes, default 3); `cpu_seconds` is the thread's CPU
 //! time for the fastest pass (Linux `/proc/thread-self/schedstat`), which other processes on a busy
 //! machine disturb less than wall time; `load_seconds` is the time to construct the tokenizer in
-//! this process (the fixed cost of every `check`).
+//! this process (the fixed cost of every `check`); `warm_up_seconds` (provmark) is the time of
+//! `Tokenizer::warm_up`, the extra table a scan builds once (the timed passes run warm). With
+//! `--backend all`, backends that share loaded data (provmark and bpe-openai) show only the part
+//! not yet loaded; measure load times one backend per process.
 //!
 //! * `--tokenizer` takes an encoding name or a `tokenizer.json` path (default `o200k_base`).
 //! * `--backend tiktoken-rs` times the reference implementation (`encode_with_special_tokens`);
@@ -42,13 +45,22 @@ fn fail(msg: impl std::fmt::Display) -> ! {
 
 type Encode = Box<dyn Fn(&str, &mut Vec<u32>)>;
 
-/// Builds one backend's encode function and returns it with its load time in seconds.
-fn load(backend: &str, tokenizer: &str) -> (Encode, f64) {
+/// Builds one backend's encode function and returns it with its load time and (provmark) the
+/// time of `warm_up`, in seconds.
+fn load(backend: &str, tokenizer: &str) -> (Encode, f64, Option<f64>) {
     let t0 = Instant::now();
     let encode: Encode = match backend {
         "provmark" => {
             let tok = Tokenizer::from_arg(tokenizer).unwrap_or_else(|e| fail(e));
-            Box::new(move |t, out| tok.encode_into(t, out))
+            let loaded = t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            tok.warm_up();
+            let warm = t1.elapsed().as_secs_f64();
+            return (
+                Box::new(move |t, out| tok.encode_into(t, out)),
+                loaded,
+                Some(warm),
+            );
         }
         "tiktoken-rs" => {
             let bpe = match tokenizer {
@@ -70,13 +82,14 @@ fn load(backend: &str, tokenizer: &str) -> (Encode, f64) {
         }
         _ => usage(),
     };
-    (encode, t0.elapsed().as_secs_f64())
+    (encode, t0.elapsed().as_secs_f64(), None)
 }
 
 struct Timing {
     backend: &'static str,
     encode: Encode,
     load_seconds: f64,
+    warm_up_seconds: Option<f64>,
     tokens: usize,
     best: f64,
     best_cpu: f64,
@@ -131,11 +144,12 @@ fn main() {
     let mut timings: Vec<Timing> = names
         .iter()
         .map(|&name| {
-            let (encode, load_seconds) = load(name, &tokenizer);
+            let (encode, load_seconds, warm_up_seconds) = load(name, &tokenizer);
             Timing {
                 backend: name,
                 encode,
                 load_seconds,
+                warm_up_seconds,
                 tokens: 0,
                 best: f64::INFINITY,
                 best_cpu: f64::INFINITY,
@@ -172,6 +186,7 @@ fn main() {
                 "cpu_seconds": cpu,
                 "cpu_tokens_per_s": cpu.map(|c| t.tokens as f64 / c),
                 "load_seconds": t.load_seconds,
+                "warm_up_seconds": t.warm_up_seconds,
                 "backend": t.backend,
                 "tokenizer": tokenizer,
                 "texts": texts.len(),

@@ -229,6 +229,14 @@ impl Tokenizer {
         }
     }
 
+    /// Builds now the lookup tables that only pay off over large inputs (a scan calls this once;
+    /// otherwise they are built after the first few megabytes). Results are identical either way.
+    pub fn warm_up(&self) {
+        if let Backend::OpenAi(o) = &self.backend {
+            o.warm_up();
+        }
+    }
+
     /// Encodes `text` (special-token text becomes the special id; see the crate docs).
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let mut out = Vec::new();

@@ -12,19 +12,20 @@ mod common;
 use provmark_tokenize::Tokenizer;
 use tiktoken_rs::CoreBPE;
 
+/// Each bundled encoding twice: cold (the BPE encoder for every piece) and warmed up (whole-piece
+/// table first), since both paths must give tiktoken's ids.
 fn encodings() -> Vec<(Tokenizer, &'static CoreBPE, &'static str)> {
-    vec![
-        (
-            Tokenizer::openai("o200k_base").unwrap(),
-            tiktoken_rs::o200k_base_singleton(),
-            "o200k_base",
-        ),
-        (
-            Tokenizer::openai("cl100k_base").unwrap(),
-            tiktoken_rs::cl100k_base_singleton(),
-            "cl100k_base",
-        ),
-    ]
+    let mut v = Vec::new();
+    for (name, reference) in [
+        ("o200k_base", tiktoken_rs::o200k_base_singleton()),
+        ("cl100k_base", tiktoken_rs::cl100k_base_singleton()),
+    ] {
+        v.push((Tokenizer::openai(name).unwrap(), reference, name));
+        let warm = Tokenizer::openai(name).unwrap();
+        warm.warm_up();
+        v.push((warm, reference, name));
+    }
+    v
 }
 
 #[track_caller]
