@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod check;
 mod common;
+mod generate;
 mod keygen;
 mod scan;
 mod verify_report;
@@ -30,6 +31,9 @@ enum Command {
     /// Test one suspect text (or token ids) for the watermark: verdict, exact p-value, account,
     /// spans.
     Check(check::CheckArgs),
+    /// Generate text with the simulated language model (a simulation, not a real model),
+    /// watermarked unless --no-watermark.
+    Generate(generate::GenerateArgs),
     /// Scan a corpus for distillation evidence: one pooled exact test over every distinct token
     /// pair, per-account attribution, JSON and HTML evidence reports.
     Scan(scan::ScanArgs),
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Check(a) => check::run(a),
+        Command::Generate(a) => generate::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Scan(a) => scan::run(a),
         Command::VerifyReport(a) => verify_report::run(a),
