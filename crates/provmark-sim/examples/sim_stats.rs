@@ -10,7 +10,7 @@ use provmark_core::{Profile, Scheme, SecretKey, TokenizerSpec};
 use provmark_embed::Embedder;
 
 use provmark_sim::stats::{retokenization, EntropySummary, Retokenization};
-use provmark_sim::{sample_rng, Generator, SimConfig, SimLm, SAMPLE_PROMPT_TOKENS};
+use provmark_sim::{sample_rng, EntropyProfile, Generator, SimConfig, SimLm, SAMPLE_PROMPT_TOKENS};
 use provmark_tokenize::Tokenizer;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,14 +28,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut retok = Retokenization::default();
     let mut first_text = String::new();
     let mut freq: HashMap<u32, usize> = HashMap::new();
-    for &t in &[1.0, 0.7] {
-        let lm = SimLm::new(
-            SimConfig {
-                temperature: t,
-                ..SimConfig::new(seed)
-            },
-            &tok,
-        )?;
+    let chat = |t: f64| SimConfig {
+        temperature: t,
+        ..SimConfig::new(seed)
+    };
+    // Sensitivity row: the base-model profile (top-1000 candidates), reported after the chat rows.
+    let base = SimConfig {
+        entropy: EntropyProfile::base_model(),
+        top_k: 1000,
+        ..SimConfig::new(seed)
+    };
+    for (label, cfg) in [("1.00", chat(1.0)), ("0.70", chat(0.7)), ("base", base)] {
+        let chat_t1 = label == "1.00";
+        let lm = SimLm::new(cfg, &tok)?;
         let mut g = Generator::new(&lm, None)?;
         let mut ent = Vec::with_capacity(samples as usize * tokens);
         let mut ids = Vec::new();
@@ -47,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             g.generate_observed(&prompt, tokens, &mut rng, &mut ids, |c, _| {
                 ent.push(c.entropy())
             })?;
-            if t == 1.0 {
+            if chat_t1 {
                 retok.add(retokenization(&tok, &ids));
                 for &id in &ids {
                     *freq.entry(id).or_default() += 1;
@@ -60,8 +65,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let s = EntropySummary::from_values(&mut ent).ok_or("no steps")?;
         let q = |p| s.quantile(p).unwrap_or(f64::NAN);
         println!(
-            "{:>5.2} {:>7.3} {:>8.4} {:>7.4} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>9.3} {:>9.3}",
-            t,
+            "{:>5} {:>7.3} {:>8.4} {:>7.4} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>9.3} {:>9.3}",
+            label,
             s.mean,
             s.median,
             q(0.25),

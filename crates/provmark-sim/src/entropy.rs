@@ -47,6 +47,23 @@ impl EntropyProfile {
         }
     }
 
+    /// A base (not instruction-tuned) model's target, for sensitivity runs: mean ≈ 2.4 nats.
+    /// Only the mean is sourced — Yang & Holtzman 2025 (arXiv:2506.17871) measure a branching
+    /// factor of about 12 for base models, e^2.48 — the quantile shape (10% below 0.3 nats,
+    /// median 2.6, maximum 5.5) is an assumption. Needs `top_k` ≥ 245 (ln k > 5.5); use 1000.
+    pub fn base_model() -> Self {
+        EntropyProfile {
+            anchors: vec![
+                (0.0, 0.01),
+                (0.1, 0.3),
+                (0.3, 1.5),
+                (0.5, 2.6),
+                (0.8, 3.8),
+                (1.0, 5.5),
+            ],
+        }
+    }
+
     /// A custom target from `(quantile, entropy in nats)` anchors: the first quantile must be 0,
     /// the last 1, quantiles strictly increasing, entropies positive, finite and non-decreasing.
     ///
@@ -252,6 +269,12 @@ mod tests {
         assert!((p.quantile(0.8) - 0.672).abs() < 1e-12);
         let m = p.mean();
         assert!((0.30..0.38).contains(&m), "mean {m}");
+    }
+
+    #[test]
+    fn base_model_profile_mean_matches_its_source() {
+        let m = EntropyProfile::base_model().mean();
+        assert!((m - 12f64.ln()).abs() < 0.15, "mean {m}");
     }
 
     #[test]
