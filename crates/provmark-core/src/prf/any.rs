@@ -96,6 +96,14 @@ impl Prf for AnyPrf {
     }
 
     #[inline]
+    fn keyed_input(&self, state: &AnyState, token: u32) -> Option<(u64, u32)> {
+        match (self, state) {
+            (AnyPrf::Sbw(p), AnyState::Sbw(s)) => p.keyed_input(s, token),
+            _ => None,
+        }
+    }
+
+    #[inline]
     fn uniform(&self, word: u64) -> f64 {
         match self {
             AnyPrf::Native(p) => p.uniform(word),

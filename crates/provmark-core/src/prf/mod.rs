@@ -54,6 +54,22 @@ pub trait Prf: Send + Sync {
         }
     }
 
+    /// The keyed input the word of `token` actually depends on, when that is coarser than
+    /// (context, token): two positions with equal `Some` values have equal words whatever their
+    /// contexts. A detector that treats scored positions as independent must then deduplicate
+    /// on this value as well as on (context, token).
+    ///
+    /// `None` (the default) means the word depends on the whole context and the token (up to
+    /// negligible hash collisions), as for provmark's own PRF. vLLM's SBW returns its per-token
+    /// seed: selfhash seeds ignore the oldest context token and take a min over the others (a
+    /// quarter of positions or more get a seed that depends on the token alone), and lefthash
+    /// seeds a sum that ignores order.
+    #[inline]
+    fn keyed_input(&self, state: &Self::State, token: u32) -> Option<(u64, u32)> {
+        let _ = (state, token);
+        None
+    }
+
     /// Maps a word to a uniform variate strictly inside (0, 1).
     ///
     /// The default takes the top 53 bits: `((w >> 11) + 0.5) · 2^-53`.

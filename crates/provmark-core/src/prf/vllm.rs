@@ -490,6 +490,12 @@ impl Prf for SbwPrf {
         u64::from(out[(token & 3) as usize])
     }
 
+    /// `(seed, token)`: the word is a function of these alone (§11.4).
+    #[inline]
+    fn keyed_input(&self, state: &SbwState, token: u32) -> Option<(u64, u32)> {
+        Some((self.seed(state, token) as u64, token))
+    }
+
     /// [`sbw_green_uniform`]: makes `uniform < γ` vLLM's greenness test.
     #[inline]
     fn uniform(&self, word: u64) -> f64 {
