@@ -13,6 +13,8 @@
 //!   and the mean / weighted-mean scores;
 //! * [`exact`] — exact null tails of foreign statistics provmark's native tails do not cover
 //!   (vLLM's dual-key weighted sum);
+//! * [`keys`] — parsing imported keys (vLLM's integer, SynthID's key list) without ever echoing
+//!   them;
 //! * [`reference`] — the reference implementations' p-value formulas (vLLM's gamma survival, its
 //!   regularised upper incomplete gamma, its z-test), kept apart from provmark's exact tails.
 //!
@@ -22,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod exact;
+pub mod keys;
 pub mod reference;
 pub mod synthid;
 pub mod vllm;
