@@ -21,7 +21,7 @@ use provmark_tokenize::Tokenizer;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::distill::{
     clean_responses, eval_profile, scan, student_outputs, Corpora, DistillConfig, World,
@@ -34,7 +34,7 @@ use crate::pooled::{context_set, rank_accounts, select_pairs, Running};
 pub const ALPHA: f64 = 1e-6;
 
 /// Size of a table run.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Budget {
     /// Runs per power cell.
     pub power_runs: usize,
@@ -116,7 +116,7 @@ fn scheme_label(s: &Scheme) -> String {
 }
 
 /// The entropy profile of the simulated LM used by tables (a)–(c).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LmProfile {
     /// `provmark-sim`'s default chat profile (mean 0.34 nats at T = 1; see its docs).
@@ -219,7 +219,7 @@ fn median_opt(mut v: Vec<Option<usize>>) -> Option<usize> {
 }
 
 /// One row of the power table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PowerRow {
     /// Simulated LM entropy profile.
     pub lm: LmProfile,
@@ -330,7 +330,7 @@ pub fn power_table(tok: &Tokenizer, b: &Budget) -> Result<Vec<PowerRow>> {
 }
 
 /// An edit applied to a watermarked text.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "share")]
 pub enum Attack {
     /// No edit.
@@ -413,7 +413,7 @@ impl Attack {
 }
 
 /// One row of the robustness table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RobustRow {
     /// Simulated LM entropy profile.
     pub lm: LmProfile,
@@ -521,7 +521,7 @@ pub fn robustness_table(tok: &Tokenizer, b: &Budget) -> Result<Vec<RobustRow>> {
 }
 
 /// One row of the calibration table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CalibRow {
     /// Text source.
     pub source: String,
@@ -538,7 +538,7 @@ pub struct CalibRow {
 }
 
 /// One α of a calibration row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CalibLevel {
     /// Significance level.
     pub alpha: f64,
@@ -755,7 +755,7 @@ pub fn calibration_table(tok: &Tokenizer, b: &Budget) -> Result<Vec<CalibRow>> {
 }
 
 /// One cell of the distillation table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DistillRow {
     /// Scheme label.
     pub scheme: String,
@@ -877,7 +877,7 @@ pub fn distill_table(world: &World, b: &Budget) -> Result<Vec<DistillRow>> {
 }
 
 /// One row of the attribution table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttrRow {
     /// `one` (one account's data) or `two` (two accounts mixed, half each).
     pub scenario: String,
@@ -972,7 +972,7 @@ pub fn attribution_table(world: &World, b: &Budget) -> Result<Vec<AttrRow>> {
 }
 
 /// Facts about the simulation reported beside the tables.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimFacts {
     /// Words in the distillation language.
     pub language_words: usize,
@@ -985,7 +985,7 @@ pub struct SimFacts {
 }
 
 /// Every table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tables {
     /// The budget used.
     pub budget: Budget,

@@ -1,0 +1,228 @@
+//! `provmark eval`: the simulated distillation threat and the evaluation tables.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use provmark_core::Scheme;
+use provmark_eval::tables::{run_all, Budget};
+use provmark_eval::{run_distill, DistillConfig, StudentTokenizer, World};
+
+/// Arguments of `provmark eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    command: EvalCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum EvalCommand {
+    /// One simulated distillation run: teacher → student → pooled scan, with a clean control.
+    Distill(DistillArgs),
+    /// Regenerate every evaluation table (markdown + JSON).
+    Tables(TablesArgs),
+    /// Write the bundled demo corpus (suspect, control, served outputs, public demo profile).
+    Demo(DemoArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum SchemeArg {
+    Green,
+    Gumbel,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum StudentTokArg {
+    /// The teacher's tokenizer (o200k_base).
+    Same,
+    /// cl100k_base: the student trains on the teacher's text re-tokenized.
+    Cl100k,
+}
+
+#[derive(Args, Debug)]
+struct DistillArgs {
+    /// Watermarked share of the student's training tokens, in [0, 1].
+    #[arg(long)]
+    fraction: f64,
+    /// Tokens the student generates and the scan reads.
+    #[arg(long, default_value_t = 100_000)]
+    student_tokens: usize,
+    /// Watermark scheme.
+    #[arg(long, value_enum, default_value_t = SchemeArg::Green)]
+    scheme: SchemeArg,
+    /// Green-list fraction γ.
+    #[arg(long, default_value_t = 0.25)]
+    gamma: f64,
+    /// Green-list bias δ.
+    #[arg(long, default_value_t = 2.0)]
+    delta: f64,
+    /// Watermark context width h.
+    #[arg(long, default_value_t = 2)]
+    context_width: usize,
+    /// Score only contexts that occur in our served (watermarked) responses.
+    #[arg(long)]
+    filter: bool,
+    /// Seed of everything random.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Student training tokens (watermarked + clean).
+    #[arg(long, default_value_t = 1_000_000)]
+    train_tokens: usize,
+    /// Teacher and clean-source temperature.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// The student's tokenizer.
+    #[arg(long, value_enum, default_value_t = StudentTokArg::Same)]
+    student_tokenizer: StudentTokArg,
+    /// Student n-gram context (its own tokens); default h, or 2h + 1 with another tokenizer.
+    #[arg(long)]
+    student_context: Option<usize>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct TablesArgs {
+    /// Far fewer runs (a smoke test; not the published numbers).
+    #[arg(long)]
+    quick: bool,
+    /// Markdown output (the JSON goes next to it with extension .json, lowercase name).
+    #[arg(long, default_value = "docs/EVALUATION.md")]
+    out: PathBuf,
+    /// JSON output (default: `evaluation.json` next to --out).
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Output folder.
+    #[arg(long, default_value = "testdata/demo")]
+    out: PathBuf,
+    /// Watermarked share of the suspect student's training mix.
+    #[arg(long, default_value_t = 0.10)]
+    fraction: f64,
+    /// Tokens each student writes.
+    #[arg(long, default_value_t = 60_000)]
+    student_tokens: usize,
+    /// Student training tokens.
+    #[arg(long, default_value_t = 500_000)]
+    train_tokens: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 2024)]
+    seed: u64,
+}
+
+/// Runs `provmark eval`.
+pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        EvalCommand::Distill(a) => distill(a),
+        EvalCommand::Tables(a) => tables(a),
+        EvalCommand::Demo(a) => demo(a),
+    }
+}
+
+fn distill(a: DistillArgs) -> anyhow::Result<ExitCode> {
+    let mut cfg = DistillConfig::new(a.fraction, a.student_tokens);
+    cfg.scheme = match a.scheme {
+        SchemeArg::Green => Scheme::Green {
+            gamma: a.gamma,
+            delta: a.delta,
+        },
+        SchemeArg::Gumbel => Scheme::Gumbel,
+    };
+    cfg.context_width = a.context_width;
+    cfg.filter = a.filter;
+    cfg.seed = a.seed;
+    cfg.train_tokens = a.train_tokens;
+    cfg.temperature = a.temperature;
+    cfg.student_tokenizer = match a.student_tokenizer {
+        StudentTokArg::Same => StudentTokenizer::Same,
+        StudentTokArg::Cl100k => StudentTokenizer::Cl100k,
+    };
+    cfg.student_context = a.student_context.unwrap_or(match cfg.student_tokenizer {
+        StudentTokenizer::Same => a.context_width,
+        StudentTokenizer::Cl100k => 2 * a.context_width + 1,
+    });
+    cfg.checkpoints = provmark_eval::tables::distill_checkpoints(a.student_tokens);
+    cfg.validate()?;
+    let world = World::standard().context("cannot set up the simulation")?;
+    let out = run_distill(&world, &cfg)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&out.summary_json())?);
+    } else {
+        println!(
+            "simulated distillation: F = {}%, {} student tokens, {} h = {}{}",
+            cfg.fraction * 100.0,
+            cfg.student_tokens,
+            cfg.scheme.name(),
+            cfg.context_width,
+            if cfg.filter {
+                ", supervised filter"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "suspect student: log10 p = {:.2} over {} scored tokens (mean score {:.4})",
+            out.suspect.log10_p, out.suspect.scored_tokens, out.suspect.mean_score
+        );
+        println!(
+            "control student: log10 p = {:.2} over {} scored tokens (mean score {:.4})",
+            out.control.log10_p, out.control.scored_tokens, out.control.mean_score
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tables(a: TablesArgs) -> anyhow::Result<ExitCode> {
+    let budget = if a.quick {
+        Budget::quick()
+    } else {
+        Budget::full()
+    };
+    let start = std::time::Instant::now();
+    let t = run_all(&budget, &mut |name| {
+        eprintln!(
+            "provmark eval: {name} ({:.0} s)",
+            start.elapsed().as_secs_f64()
+        );
+    })?;
+    let command = format!(
+        "provmark eval tables{}",
+        if a.quick { " --quick" } else { "" }
+    );
+    let md = provmark_eval::report::markdown(&t, &command);
+    let json_out = a
+        .json_out
+        .unwrap_or_else(|| a.out.with_file_name("evaluation.json"));
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&a.out, md).with_context(|| format!("cannot write {}", a.out.display()))?;
+    let mut v = serde_json::to_value(&t)?;
+    v["goals"] = serde_json::to_value(provmark_eval::report::goals(&t))?;
+    std::fs::write(&json_out, serde_json::to_string_pretty(&v)? + "\n")
+        .with_context(|| format!("cannot write {}", json_out.display()))?;
+    eprintln!(
+        "provmark eval: wrote {} and {} ({:.0} s)",
+        a.out.display(),
+        json_out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
+    let s = provmark_eval::demo::write_demo(
+        &a.out,
+        a.fraction,
+        a.student_tokens,
+        a.train_tokens,
+        a.seed,
+    )?;
+    println!("{}", serde_json::to_string(&s)?);
+    Ok(ExitCode::SUCCESS)
+}
