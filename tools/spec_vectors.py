@@ -51,7 +51,7 @@ def word(k: bytes, state: bytes, token: int) -> int:
 
 
 def uniform(w: int) -> float:
-    return ((w >> 11) + 0.5) * 2.0 ** -53
+    return ((w >> 12) + 0.5) * 2.0 ** -52
 
 
 def main():

@@ -72,14 +72,25 @@ pub trait Prf: Send + Sync {
 
     /// Maps a word to a uniform variate strictly inside (0, 1).
     ///
-    /// The default takes the top 53 bits: `((w >> 11) + 0.5) · 2^-53`.
+    /// The default takes the top 52 bits: `((w >> 12) + 0.5) · 2^-52`.
     fn uniform(&self, word: u64) -> f64 {
         word_to_uniform(word)
     }
 }
 
-/// `((w >> 11) + 0.5) · 2^-53`: a uniform in (0, 1) that is never 0 or 1.
+/// `((w >> 12) + 0.5) · 2^-52`: a uniform in (0, 1) that is never 0 or 1.
+///
+/// 52 bits (not 53) so that `(2^52 − 1) + 0.5` is exact in an f64: with 53 bits the largest word
+/// would round to exactly 1.0 and the Gumbel score −ln(1 − u) would be infinite. Every value is
+/// computed exactly: the smallest is 2^-53, the largest 1 − 2^-53.
+///
+/// ```
+/// use provmark_core::prf::word_to_uniform;
+/// assert_eq!(word_to_uniform(0), 2f64.powi(-53));
+/// assert_eq!(word_to_uniform(u64::MAX), 1.0 - 2f64.powi(-53));
+/// assert!(word_to_uniform(u64::MAX) < 1.0);
+/// ```
 #[inline]
 pub fn word_to_uniform(word: u64) -> f64 {
-    ((word >> 11) as f64 + 0.5) * (1.0 / 9_007_199_254_740_992.0)
+    ((word >> 12) as f64 + 0.5) * (1.0 / 4_503_599_627_370_496.0)
 }
