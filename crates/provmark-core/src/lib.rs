@@ -4,11 +4,13 @@
 //! * [`prf`] — the keyed PRF trait and provmark's native AES-128 PRF.
 //! * [`scheme`] — scheme parameters and the keyed per-(context, token) values.
 //! * [`profile`] — the profile file that binds a secret to every detection parameter.
+//! * [`foreign`] — imported keys of other systems' watermarks (vLLM, SynthID-Text).
 //! * [`spec`] — the written specification (reimplementable from the text alone).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod foreign;
 pub mod keys;
 pub mod prf;
 pub mod profile;
@@ -20,6 +22,7 @@ pub mod spec {
 }
 
 pub use error::{CoreError, Result};
+pub use foreign::ForeignKey;
 pub use keys::{KeyId, SecretKey};
 pub use profile::{Profile, ProfileWarning, TokenizerSpec};
 pub use scheme::{Scheme, Watermark, DEFAULT_CONTEXT_WIDTH};

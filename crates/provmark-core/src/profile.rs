@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{CoreError, Result};
+use crate::foreign::{self, ForeignKey, ForeignKeyFile};
 use crate::keys::{KeyId, SecretKey};
 use crate::prf::{Aes128Prf, AnyPrf, NATIVE_PRF_ID};
 use crate::scheme::{validate_context_width, Scheme, Watermark};
@@ -94,6 +95,9 @@ pub struct Profile {
     pub skip_repeated_contexts: bool,
     /// The tokenizer the watermarked model uses.
     pub tokenizer: TokenizerSpec,
+    /// The imported key of another system's watermark (vLLM, SynthID-Text); `None` for
+    /// provmark's own scheme. See [`crate::foreign`].
+    foreign: Option<ForeignKey>,
 }
 
 /// Something the caller should tell the user about but that does not stop loading.
@@ -134,6 +138,8 @@ struct ProfileFile {
     context_width: usize,
     skip_repeated_contexts: bool,
     tokenizer: TokenizerSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    foreign: Option<ForeignKeyFile>,
 }
 
 #[derive(Deserialize)]
@@ -169,7 +175,44 @@ impl Profile {
             context_width,
             skip_repeated_contexts: true,
             tokenizer,
+            foreign: None,
         })
+    }
+
+    /// Creates a profile for another system's watermark from its imported key. `secret` is a
+    /// fresh provmark secret (use [`SecretKey::generate`]): it gives the key id, report MACs and
+    /// dedup fingerprints, so the foreign key never reaches the public key id. `prf`, `scheme`
+    /// and `context_width` must belong together (see [`crate::foreign`]).
+    pub fn from_foreign(
+        secret: SecretKey,
+        foreign: ForeignKey,
+        prf: &str,
+        scheme: Scheme,
+        context_width: usize,
+        tokenizer: TokenizerSpec,
+    ) -> Result<Self> {
+        foreign::validate(prf, &scheme, context_width, &foreign)?;
+        Ok(Profile {
+            key_id: secret.key_id(),
+            secret,
+            prf: prf.to_string(),
+            scheme,
+            context_width,
+            skip_repeated_contexts: true,
+            tokenizer,
+            foreign: Some(foreign),
+        })
+    }
+
+    /// The imported foreign key, if this profile detects another system's watermark. A secret.
+    pub fn foreign(&self) -> Option<&ForeignKey> {
+        self.foreign.as_ref()
+    }
+
+    /// Whether per-account keys exist (provmark's own scheme only; a foreign watermark has one
+    /// key).
+    pub fn supports_accounts(&self) -> bool {
+        self.foreign.is_none()
     }
 
     /// The public key id.
@@ -192,13 +235,35 @@ impl Profile {
 
     /// The keyed scheme for the master key (`None`) or one account. Derivation runs once here;
     /// nothing is derived per token.
+    ///
+    /// Foreign profiles have no per-account keys: call [`Profile::try_watermark`] (or check
+    /// [`Profile::supports_accounts`]) before passing an account; this method panics on an
+    /// account for a foreign profile rather than silently testing the wrong key.
     pub fn watermark(&self, account: Option<&str>) -> Watermark<AnyPrf> {
-        let prf = AnyPrf::Native(Aes128Prf::new(
-            &self.stream_key(account),
-            self.context_width,
-        ));
+        self.try_watermark(account)
+            .expect("profile parameters were validated; accounts need supports_accounts()")
+    }
+
+    /// [`Profile::watermark`], with an error instead of a panic for an account on a foreign
+    /// profile (or a profile whose public fields were changed into an invalid combination).
+    pub fn try_watermark(&self, account: Option<&str>) -> Result<Watermark<AnyPrf>> {
+        let prf = match &self.foreign {
+            None => AnyPrf::Native(Aes128Prf::new(
+                &self.stream_key(account),
+                self.context_width,
+            )),
+            Some(f) => {
+                if account.is_some() {
+                    return Err(CoreError::param(
+                        "account",
+                        "imported (vLLM, SynthID) watermarks have a single key; per-account keys exist only for provmark's own scheme",
+                    ));
+                }
+                foreign::validate(&self.prf, &self.scheme, self.context_width, f)?;
+                foreign::build_prf(&self.prf, self.context_width, f)?
+            }
+        };
         Watermark::new(prf, self.scheme, self.context_width)
-            .expect("profile parameters were validated")
     }
 
     /// Serialises to pretty JSON (contains the secret).
@@ -213,6 +278,7 @@ impl Profile {
             context_width: self.context_width,
             skip_repeated_contexts: self.skip_repeated_contexts,
             tokenizer: self.tokenizer.clone(),
+            foreign: self.foreign.as_ref().map(ForeignKey::to_file),
         };
         let mut s = serde_json::to_string_pretty(&file).expect("profile serialises");
         s.push('\n');
@@ -258,19 +324,35 @@ impl Profile {
                 "`key_id` does not match `secret` (file altered or truncated)".into(),
             ));
         }
-        if file.prf != NATIVE_PRF_ID {
-            return Err(malformed(format!("unknown PRF `{}`", file.prf)));
+        let foreign_key = match &file.foreign {
+            None => None,
+            Some(f) => Some(ForeignKey::from_file(f).map_err(malformed)?),
+        };
+        match &foreign_key {
+            None if file.prf != NATIVE_PRF_ID => {
+                if foreign::is_foreign_prf(&file.prf) {
+                    return Err(malformed(format!(
+                        "PRF `{}` needs an imported key (`foreign`)",
+                        file.prf
+                    )));
+                }
+                return Err(malformed(format!("unknown PRF `{}`", file.prf)));
+            }
+            None => {
+                file.scheme.validate()?;
+                validate_context_width(file.context_width)?;
+            }
+            Some(f) => foreign::validate(&file.prf, &file.scheme, file.context_width, f)?,
         }
-        file.scheme.validate()?;
-        validate_context_width(file.context_width)?;
         Ok(Profile {
-            key_id: file.key_id,
+            key_id: file.key_id.clone(),
             secret,
-            prf: file.prf,
+            prf: file.prf.clone(),
             scheme: file.scheme,
             context_width: file.context_width,
             skip_repeated_contexts: file.skip_repeated_contexts,
-            tokenizer: file.tokenizer,
+            tokenizer: file.tokenizer.clone(),
+            foreign: foreign_key,
         })
     }
 
