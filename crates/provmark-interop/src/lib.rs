@@ -13,6 +13,7 @@
 //!   and the mean / weighted-mean scores;
 //! * [`exact`] — exact null tails of foreign statistics provmark's native tails do not cover
 //!   (vLLM's dual-key weighted sum);
+//! * [`import`] — profiles from imported keys with the references' defaults;
 //! * [`keys`] — parsing imported keys (vLLM's integer, SynthID's key list) without ever echoing
 //!   them;
 //! * [`reference`] — the reference implementations' p-value formulas (vLLM's gamma survival, its
@@ -24,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod exact;
+pub mod import;
 pub mod keys;
 pub mod reference;
 pub mod synthid;
