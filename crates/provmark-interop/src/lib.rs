@@ -16,7 +16,7 @@
 //! * [`import`] — profiles from imported keys with the references' defaults;
 //! * [`keys`] — parsing imported keys (vLLM's integer, SynthID's key list) without ever echoing
 //!   them;
-//! * [`reference`] — the reference implementations' p-value formulas (vLLM's gamma survival, its
+//! * [`reference`](mod@reference) — the reference implementations' p-value formulas (vLLM's gamma survival, its
 //!   regularised upper incomplete gamma, its z-test), kept apart from provmark's exact tails.
 //!
 //! Specifications: `shared/notes/interop/VLLM.md` and `SYNTHID.md` (written from the public
