@@ -194,8 +194,6 @@ impl Scratch {
 /// A cumulative sum over one step's weights, ready for repeated draws.
 pub(crate) struct Cdf<'s> {
     pub(crate) cdf: &'s [f64],
-    /// Index of the last entry with positive weight (draws are clamped to it).
-    pub(crate) last: usize,
 }
 
 impl Cdf<'_> {
@@ -205,19 +203,38 @@ impl Cdf<'_> {
         self.cdf[self.cdf.len() - 1]
     }
 
-    /// Draws an entry index with probability weight / total. Zero-weight entries are never
-    /// returned (the search finds the first cumulative sum strictly above the target).
+    /// Draws an entry index with probability weight / total from one `next_u64` (its top 53
+    /// bits); also returns the 11 unused low bits, which are independent of the index.
+    /// Zero-weight entries are never returned: the search finds the first cumulative sum
+    /// strictly above the target.
+    #[inline]
+    pub(crate) fn draw_with_spare<R: RngCore + ?Sized>(&self, rng: &mut R) -> (usize, u64) {
+        let r = rng.next_u64();
+        let x = (r >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0) * self.total();
+        let i = self.cdf.partition_point(|&c| c <= x);
+        let i = if i < self.cdf.len() {
+            i
+        } else {
+            self.last_positive()
+        };
+        (i, r & 0x7FF)
+    }
+
+    /// [`Cdf::draw_with_spare`] without the spare bits.
     #[inline]
     pub(crate) fn draw<R: RngCore + ?Sized>(&self, rng: &mut R) -> usize {
-        let x = unit(rng) * self.total();
-        self.cdf.partition_point(|&c| c <= x).min(self.last)
+        self.draw_with_spare(rng).0
     }
-}
 
-/// A uniform in [0, 1) with 53 random bits.
-#[inline]
-pub(crate) fn unit<R: RngCore + ?Sized>(rng: &mut R) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
+    /// Rounding can make the target equal the total (probability about 2^−53): then the
+    /// last entry with positive weight is the one whose interval ends at the total.
+    #[cold]
+    fn last_positive(&self) -> usize {
+        (1..self.cdf.len())
+            .rev()
+            .find(|&i| self.cdf[i] > self.cdf[i - 1])
+            .unwrap_or(0)
+    }
 }
 
 /// A logit is usable when finite or `-inf` (masked): false for NaN and `+inf`.
@@ -280,31 +297,28 @@ pub(crate) fn build_cdf<'s>(dist: &Dist<'_>, scratch: &'s mut Scratch) -> Result
     let values = dist.values();
     let buf = scratch.buf(values.len());
     let mut acc = 0.0f64;
-    let mut last = 0usize;
     if dist.is_probs() {
         check_probs(values)?;
-        for (i, (c, &p)) in buf.iter_mut().zip(values).enumerate() {
+        for (c, &p) in buf.iter_mut().zip(values) {
             acc += p as f64;
             *c = acc;
-            if p > 0.0 {
-                last = i;
-            }
         }
         if acc <= 0.0 {
             return Err(EmbedError::AllMasked);
         }
     } else {
         let m = max_logit(values)?;
-        for (i, (c, &l)) in buf.iter_mut().zip(values).enumerate() {
-            let w = (l - m).exp();
-            acc += w as f64;
+        // Two passes: the exponentials are independent (they overlap in the pipeline), then
+        // the prefix sum runs in a register.
+        for (c, &l) in buf.iter_mut().zip(values) {
+            *c = (l - m).exp() as f64;
+        }
+        for c in buf.iter_mut() {
+            acc += *c;
             *c = acc;
-            if w > 0.0 {
-                last = i;
-            }
         }
     }
-    Ok(Cdf { cdf: buf, last })
+    Ok(Cdf { cdf: buf })
 }
 
 /// Plain (unwatermarked) sampling: softmax of the logits (or the normalised probabilities), one

@@ -17,6 +17,50 @@ const CHUNK: usize = 256;
 /// below (1 − e^−2)^128 ≈ 9e−9.
 const MAX_REJECTION_DRAWS: usize = 128;
 
+/// Rejection draws made per batch (see `Embedder::green`).
+const DRAW_BATCH: usize = 2;
+
+/// The colours of the tokens drawn so far in one green step (a few entries; linear search).
+struct ColourCache {
+    ids: [u32; 16],
+    green: [bool; 16],
+    len: usize,
+    next: usize,
+}
+
+impl ColourCache {
+    fn new() -> Self {
+        ColourCache {
+            ids: [0; 16],
+            green: [false; 16],
+            len: 0,
+            next: 0,
+        }
+    }
+
+    #[inline]
+    fn get(&self, id: u32) -> Option<bool> {
+        self.ids[..self.len]
+            .iter()
+            .position(|&x| x == id)
+            .map(|i| self.green[i])
+    }
+
+    #[inline]
+    fn put(&mut self, id: u32, green: bool) {
+        // Full: overwrite round-robin (a forgotten colour is recomputed, never wrong).
+        let i = if self.len < 16 {
+            self.len += 1;
+            self.len - 1
+        } else {
+            self.next = (self.next + 1) % 16;
+            self.next
+        };
+        self.ids[i] = id;
+        self.green[i] = green;
+    }
+}
+
 /// Margin added to the Gumbel pruning bound so that floating-point rounding in the exact key
 /// (two logarithms, |key error| < 1e−13) can never make a pruned candidate the winner.
 const PRUNE_MARGIN: f64 = 1e-9;
@@ -491,26 +535,52 @@ impl<P: Prf> Embedder<P> {
         else {
             return Err(EmbedError::UnsupportedScheme(self.wm.scheme().name()));
         };
+        let prf = self.wm.prf();
+        // Absorb first: the cipher's latency overlaps with the cumulative sum.
+        let state = self.wm.absorb(ctx);
         let cdf = build_cdf(&dist, scratch)?;
         if accept_all {
             return Ok(dist.id(cdf.draw(rng)));
         }
-        let prf = self.wm.prf();
-        let state = self.wm.absorb(ctx);
-        // Low-entropy steps redraw the same token many times: remember its colour.
-        let mut cached: Option<(u32, bool)> = None;
-        for _ in 0..MAX_REJECTION_DRAWS {
-            let token = dist.id(cdf.draw(rng));
-            let green = match cached {
-                Some((t, g)) if t == token => g,
-                _ => {
-                    let g = prf.uniform(prf.word(&state, token)) < gamma;
-                    cached = Some((token, g));
-                    g
+        // Acceptance coin of a red draw: U < e^−δ, with U's first 11 bits taken from the
+        // draw's unused low bits (independent of the index) and, only on a tie of those bits
+        // with the threshold's (probability 2^−11), 53 more from the RNG. P(accept) =
+        // accept_red / 2^64 exactly, as with a fresh 64-bit word.
+        let (red_hi, red_lo) = (accept_red >> 53, accept_red & ((1u64 << 53) - 1));
+        // Draws come in batches so that the PRF words of a batch's new tokens are computed in
+        // one pipelined call (one cipher latency instead of one per token); draws after the
+        // accepted one are discarded, which leaves the output exact (each decision uses its own
+        // independent draw and coin). Colours are cached for the step: low-entropy steps draw
+        // the same few tokens again and again.
+        let mut colours = ColourCache::new();
+        for _ in 0..MAX_REJECTION_DRAWS / DRAW_BATCH {
+            let mut toks = [0u32; DRAW_BATCH];
+            let mut spares = [0u64; DRAW_BATCH];
+            for (t, sp) in toks.iter_mut().zip(spares.iter_mut()) {
+                let (i, spare) = cdf.draw_with_spare(rng);
+                *t = dist.id(i);
+                *sp = spare;
+            }
+            let mut need = [0u32; DRAW_BATCH];
+            let mut n_need = 0;
+            for &t in &toks {
+                if colours.get(t).is_none() && !need[..n_need].contains(&t) {
+                    need[n_need] = t;
+                    n_need += 1;
                 }
-            };
-            if green || rng.next_u64() < accept_red {
-                return Ok(token);
+            }
+            if n_need > 0 {
+                let mut words = [0u64; DRAW_BATCH];
+                prf.words(&state, &need[..n_need], &mut words[..n_need]);
+                for (&t, &w) in need[..n_need].iter().zip(&words[..n_need]) {
+                    colours.put(t, prf.uniform(w) < gamma);
+                }
+            }
+            for (&token, &spare) in toks.iter().zip(&spares) {
+                let green = colours.get(token).unwrap_or(false);
+                if green || spare < red_hi || (spare == red_hi && (rng.next_u64() >> 11) < red_lo) {
+                    return Ok(token);
+                }
             }
         }
         self.green_direct(&state, dist, scratch, rng)
@@ -537,7 +607,6 @@ impl<P: Prf> Embedder<P> {
         let mut words = [0u64; CHUNK];
         let mut idbuf = [0u32; CHUNK];
         let mut acc = 0.0f64;
-        let mut last = 0usize;
         for (c, (vals, cdf)) in values.chunks(CHUNK).zip(buf.chunks_mut(CHUNK)).enumerate() {
             let n = vals.len();
             let base = c * CHUNK;
@@ -551,7 +620,7 @@ impl<P: Prf> Embedder<P> {
                 }
             };
             prf.words(state, cids, &mut words[..n]);
-            for (j, ((c, &v), &w)) in cdf.iter_mut().zip(vals).zip(&words[..n]).enumerate() {
+            for ((c, &v), &w) in cdf.iter_mut().zip(vals).zip(&words[..n]) {
                 let mut weight = if dist.is_probs() {
                     v
                 } else {
@@ -562,12 +631,9 @@ impl<P: Prf> Embedder<P> {
                 }
                 acc += weight as f64;
                 *c = acc;
-                if weight > 0.0 {
-                    last = base + j;
-                }
             }
         }
-        let cdf = crate::dist::Cdf { cdf: buf, last };
+        let cdf = crate::dist::Cdf { cdf: buf };
         Ok(dist.id(cdf.draw(rng)))
     }
 
@@ -600,9 +666,8 @@ impl<P: Prf> Embedder<P> {
                 }
             };
             prf.words(&state, cids, &mut words[..n]);
-            for (j, (&v, &w)) in vals.iter().zip(&words[..n]).enumerate() {
-                let u = prf.uniform(w);
-                let key = if probs {
+            if probs {
+                for (j, (&v, &w)) in vals.iter().zip(&words[..n]).enumerate() {
                     if !prob_ok(v) {
                         return Err(EmbedError::InvalidProbability {
                             index: base + j,
@@ -612,32 +677,50 @@ impl<P: Prf> Embedder<P> {
                     if v == 0.0 {
                         continue;
                     }
+                    let u = prf.uniform(w);
                     let p = v as f64;
                     // ratio ≥ (1 − u)/p; prune when that already exceeds the best ratio.
                     if (1.0 - u) * (1.0 - 1e-12) > -best * p {
                         continue;
                     }
-                    -((-u.ln()) / p)
-                } else {
-                    if !logit_ok(v) {
-                        return Err(EmbedError::InvalidLogit {
-                            index: base + j,
-                            value: v,
-                        });
-                    }
-                    if v == f32::NEG_INFINITY {
-                        continue;
-                    }
-                    let l = v as f64;
-                    let om = 1.0 - u;
-                    let e = (om.to_bits() >> 52) as i64;
-                    // e == 0: 1 − u is zero or subnormal; no cheap bound, compute exactly.
-                    if e > 0 && l + (1023 - e) as f64 * std::f64::consts::LN_2 + PRUNE_MARGIN < best
+                    let key = -((-u.ln()) / p);
+                    let id = cids[j];
+                    if key > best
+                        || best_id.is_none()
+                        || (key == best && best_id.is_some_and(|b| id < b))
                     {
-                        continue;
+                        best = key;
+                        best_id = Some(id);
                     }
-                    l - (-u.ln()).ln()
-                };
+                }
+                continue;
+            }
+            // Logits. Pass 1 (branch-free): validity and an upper bound on every key.
+            let mut bounds = [0f64; CHUNK];
+            let mut bad = false;
+            for ((b, &v), &w) in bounds[..n].iter_mut().zip(vals).zip(&words[..n]) {
+                bad |= !logit_ok(v);
+                let om = 1.0 - prf.uniform(w);
+                let e = (om.to_bits() >> 52) as i64;
+                let bound = v as f64 + (1023 - e) as f64 * std::f64::consts::LN_2;
+                // e == 0: 1 − u is zero or subnormal; no cheap bound.
+                *b = if e == 0 { f64::INFINITY } else { bound };
+            }
+            if bad {
+                if let Some((j, &value)) = vals.iter().enumerate().find(|(_, &v)| !logit_ok(v)) {
+                    return Err(EmbedError::InvalidLogit {
+                        index: base + j,
+                        value,
+                    });
+                }
+            }
+            // Pass 2: exact keys only where the bound reaches the best key so far.
+            for (j, &b) in bounds[..n].iter().enumerate() {
+                if b + PRUNE_MARGIN < best || vals[j] == f32::NEG_INFINITY {
+                    continue;
+                }
+                let u = prf.uniform(words[j]);
+                let key = vals[j] as f64 - (-u.ln()).ln();
                 let id = cids[j];
                 if key > best
                     || best_id.is_none()
