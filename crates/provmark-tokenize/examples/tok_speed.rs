@@ -8,7 +8,7 @@
 //! Prints one line per backend: `{"tokens":…, "seconds":…, "tokens_per_s":…, "cpu_seconds":…,
 //! "cpu_tokens_per_s":…, "load_seconds":…, "backend":…, …}`. `tokens` and `seconds` are for one pass
 //! over all texts (the fastest of `--repeat` passes, default 3); `cpu_seconds` is the thread's CPU
-//! time for the fastest pass (Linux `/proc/thread-self/schedstat`), which other processes on a busy
+//! time per pass, averaged over all passes (Linux `/proc/thread-self/schedstat`), which other processes on a busy
 //! machine disturb less than wall time; `load_seconds` is the time to construct the tokenizer in
 //! this process (the fixed cost of every `check`); `warm_up_seconds` (provmark) is the time of
 //! `Tokenizer::warm_up`, the extra table a scan builds once (the timed passes run warm). With
@@ -92,7 +92,8 @@ struct Timing {
     warm_up_seconds: Option<f64>,
     tokens: usize,
     best: f64,
-    best_cpu: f64,
+    /// CPU time summed over all passes (the clock is too coarse for a minimum of short passes).
+    cpu_total: f64,
 }
 
 fn main() {
@@ -152,7 +153,7 @@ fn main() {
                 warm_up_seconds,
                 tokens: 0,
                 best: f64::INFINITY,
-                best_cpu: f64::INFINITY,
+                cpu_total: 0.0,
             }
         })
         .collect();
@@ -170,13 +171,14 @@ fn main() {
             }
             t.best = t.best.min(wall.elapsed().as_secs_f64());
             if let (Some(c0), Some(c1)) = (cpu, thread_cpu_seconds()) {
-                t.best_cpu = t.best_cpu.min(c1 - c0);
+                t.cpu_total += c1 - c0;
             }
             t.tokens = tokens;
         }
     }
     for t in &timings {
-        let cpu = t.best_cpu.is_finite().then_some(t.best_cpu);
+        let passes = repeat.max(1) as f64;
+        let cpu = (t.cpu_total > 0.0).then_some(t.cpu_total / passes);
         println!(
             "{}",
             serde_json::json!({

@@ -141,8 +141,8 @@ impl Tokenizer {
         })
     }
 
-    /// An encoding name (`o200k_base`, `cl100k_base`) or a path to a `tokenizer.json` — the form of
-    /// `keygen --tokenizer`.
+    /// An encoding name (`o200k_base`, `cl100k_base`), a path to a `tokenizer.json`, or a folder
+    /// holding one (a downloaded model) — the form of `keygen --tokenizer`.
     pub fn from_arg(arg: &str) -> Result<Tokenizer> {
         if OPENAI_ENCODINGS.contains(&arg) {
             return Tokenizer::openai(arg);
@@ -150,6 +150,11 @@ impl Tokenizer {
         let path = Path::new(arg);
         if path.is_file() {
             return Tokenizer::from_file(path);
+        }
+        // A model folder: its tokenizer.json.
+        let inner = path.join("tokenizer.json");
+        if path.is_dir() && inner.is_file() {
+            return Tokenizer::from_file(&inner);
         }
         Err(TokenizeError::UnknownTokenizerArg(arg.to_string()))
     }

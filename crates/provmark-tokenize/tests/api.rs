@@ -179,6 +179,18 @@ fn gpt2_tokenizer_json() {
         tok.decode(&[50_257]),
         Err(TokenizeError::UnknownTokenId(50_257))
     ));
+    // Byte offsets: on ASCII text each range spells its token exactly.
+    let ascii = "Offsets, please: 12345 and  two  spaces.";
+    let (ids_a, ranges_a) = tok.encode_with_offsets(ascii);
+    for (id, r) in ids_a.iter().zip(&ranges_a) {
+        assert_eq!(
+            ascii.as_bytes()[r.clone()],
+            tok.token_bytes(*id).unwrap()[..]
+        );
+    }
+    // A model folder works for from_arg.
+    let dir = path.parent().unwrap().to_str().unwrap();
+    assert_eq!(Tokenizer::from_arg(dir).unwrap().spec(), tok.spec());
     let (ids2, ranges) = tok.encode_with_offsets(text);
     assert_eq!(ids2, ids);
     assert_eq!(ranges.len(), ids.len());
