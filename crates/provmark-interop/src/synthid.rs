@@ -220,7 +220,7 @@ impl SynthIdProcessor {
         out.unwatermarked.clear();
         out.unwatermarked.extend(self.order.iter().map(|&i| key(i)));
 
-        if self.num_calls > 0 {
+        if self.num_calls > 0 && !self.context.is_empty() {
             self.context.rotate_left(1);
             if let Some(last) = self.context.last_mut() {
                 *last = last_token;
@@ -394,7 +394,7 @@ pub fn detect(prf: &SynthIdPrf, tokens: &[u32], opts: &DetectOptions) -> SynthId
     };
     if let Some(eos) = opts.eos_token {
         let e = eos_mask(tokens, eos);
-        for (m, &e) in mask.iter_mut().zip(&e[n - 1..]) {
+        for (m, &e) in mask.iter_mut().zip(e.get(n - 1..).unwrap_or(&[])) {
             *m &= e;
         }
     }

@@ -336,3 +336,28 @@ fn hf_sampling_table_is_mt19937_parity() {
         .collect();
     assert_eq!(digest, h["table_sha256_i64le"].as_str().unwrap());
 }
+
+#[test]
+fn short_inputs_and_unigram_width_do_not_panic() {
+    for width in [0usize, 1, 4] {
+        let prf = SynthIdPrf::new(&SYNTHID_DEFAULT_KEYS, width).unwrap();
+        for len in 0..7 {
+            let toks: Vec<u32> = (0..len).map(|i| i * 3 + 1).collect();
+            let opts = DetectOptions {
+                eos_token: Some(4),
+                ..DetectOptions::default()
+            };
+            let d = detect(&prf, &toks, &opts);
+            assert!(d.scored_windows as usize <= toks.len());
+            assert_eq!(d.trials, 30 * d.scored_windows);
+        }
+        let mut proc = SynthIdProcessor::new(prf, ProcessorConfig::default()).unwrap();
+        let mut out = ProcessorStep::default();
+        for step in 0..3 {
+            proc.call(step, &[0.5, f32::NAN, f32::NEG_INFINITY, 2.0], &mut out)
+                .unwrap();
+            assert_eq!(out.indices.len(), 4);
+        }
+        assert!(proc.call(0, &[], &mut out).is_err());
+    }
+}
