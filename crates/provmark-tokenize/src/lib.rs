@@ -226,7 +226,9 @@ impl Tokenizer {
     }
 
     /// Size of the id space: every id the tokenizer can produce is `< vocab_size()` (for the OpenAI
-    /// encodings this is tiktoken's `n_vocab`, max id + 1: 200,019 and 100,277).
+    /// encodings this is tiktoken's `n_vocab`, max id + 1: 200,019 and 100,277). Not every id below
+    /// it is assigned (`o200k_base` has no 199,998 or 200,000–200,017): [`Tokenizer::token_bytes`]
+    /// is `None` for those.
     pub fn vocab_size(&self) -> usize {
         match &self.backend {
             Backend::OpenAi(o) => o.vocab_size(),
@@ -274,7 +276,9 @@ impl Tokenizer {
 
     /// Ids with the byte range of `text` each covers. For byte-level encodings a token can end
     /// inside a multi-byte character, so a range need not lie on `char` boundaries; consecutive
-    /// ranges of the OpenAI encodings tile the text exactly.
+    /// ranges of the OpenAI encodings tile the text exactly. Hugging Face ranges are the
+    /// tokenizer's own offsets (a special token with `lstrip`/`rstrip` covers the spaces it
+    /// absorbed); if a Hugging Face tokenizer fails on the text, both vectors are empty.
     pub fn encode_with_offsets(&self, text: &str) -> (Vec<u32>, Vec<Range<usize>>) {
         match &self.backend {
             Backend::OpenAi(o) => o.encode_with_offsets(text),
