@@ -200,6 +200,48 @@ mod tests {
         }
     }
 
+    /// ln of the Chernoff bound inf_θ E[e^{θX}]·e^{−θs} = inf (1−aθ)^{−n}(1−bθ)^{−n}e^{−θs}.
+    fn ln_chernoff(s: f64, n: u64, alpha: f64) -> f64 {
+        let (a, b, n) = (1.0 - alpha, alpha, n as f64);
+        let f = |t: f64| -n * (-a * t).ln_1p() - n * (-b * t).ln_1p() - t * s;
+        // Convex in θ on [0, 1/max(a, b)): golden-section search.
+        let (mut lo, mut hi) = (0.0, (1.0 - 1e-12) / a.max(b));
+        for _ in 0..200 {
+            let m1 = lo + (hi - lo) * 0.381_966;
+            let m2 = lo + (hi - lo) * 0.618_034;
+            if f(m1) < f(m2) {
+                hi = m2;
+            } else {
+                lo = m1;
+            }
+        }
+        f(0.5 * (lo + hi)).min(0.0)
+    }
+
+    /// At many tokens: below the Chernoff bound and within a polynomial factor of it (an
+    /// independent check of the mixture sum where no closed form exists).
+    #[test]
+    fn chernoff_sandwich() {
+        for (n, alpha, s) in [
+            (64u64, 0.1, 241.8),
+            (64, 0.2, 215.2),
+            (64, 0.4, 178.0),
+            (1000, 0.1, 1300.0),
+            (10_000, 0.25, 10_400.0),
+        ] {
+            let exact = dual_key_upper(s, n, alpha).ln_p();
+            let bound = ln_chernoff(s, n, alpha);
+            assert!(
+                exact <= bound + 1e-9,
+                "n={n} α={alpha}: {exact} > Chernoff {bound}"
+            );
+            assert!(
+                exact >= bound - 0.5 * (n as f64).ln() - 5.0,
+                "n={n} α={alpha}: {exact} ≪ Chernoff {bound}"
+            );
+        }
+    }
+
     #[test]
     fn symmetric_in_alpha() {
         for alpha in [0.1, 0.3] {
