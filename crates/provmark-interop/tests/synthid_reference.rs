@@ -361,3 +361,38 @@ fn short_inputs_and_unigram_width_do_not_panic() {
         assert!(proc.call(0, &[], &mut out).is_err());
     }
 }
+
+/// The reference's g-values of one n-gram are not independent across layers: for the default
+/// keys the per-n-gram count of ones has variance about 7.99 instead of 30/4 = 7.5 (measured
+/// over 4M random n-grams; 200k here), so Binomial(scored × layers, ½) understates the variance
+/// of Σg by about 6.5% and its tail is anti-conservative. The per-layer means are ½.
+#[test]
+fn g_values_are_overdispersed_for_the_default_keys() {
+    let prf = SynthIdPrf::new(&SYNTHID_DEFAULT_KEYS, 4).unwrap();
+    let mut s = 5u64;
+    let mut next = move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 33) as u32 % 50_000
+    };
+    let n = 200_000u32;
+    let (mut sum, mut sq) = (0f64, 0f64);
+    for _ in 0..n {
+        let ctx = [next(), next(), next(), next()];
+        let w = provmark_core::prf::Prf::word(
+            &prf,
+            &provmark_core::prf::Prf::absorb(&prf, &ctx),
+            next(),
+        );
+        let c = f64::from(w.count_ones());
+        sum += c;
+        sq += c * c;
+    }
+    let mean = sum / f64::from(n);
+    let var = sq / f64::from(n) - mean * mean;
+    eprintln!("ones per n-gram: mean {mean:.4} (15), variance {var:.4} (7.5 if independent)");
+    // Standard errors: mean 0.006, variance 0.024.
+    assert!((mean - 15.0).abs() < 0.04, "{mean}");
+    assert!(var > 7.7, "{var}");
+}
