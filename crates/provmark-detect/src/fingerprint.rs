@@ -25,6 +25,8 @@ use siphasher::sip::SipHasher13;
 const PAIR_TAG: u8 = 1;
 /// Domain tag of context fingerprints.
 const CONTEXT_TAG: u8 = 2;
+/// Domain tag of keyed-input fingerprints.
+const KEYED_TAG: u8 = 3;
 /// Derivation data of the dedup key (label `dedup`).
 const DEDUP_INFO: &[u8] = b"pair-fingerprint/v1";
 
@@ -40,7 +42,7 @@ const DEDUP_INFO: &[u8] = b"pair-fingerprint/v1";
 /// assert_ne!(fp.pair(&[1, 2], 3), fp.pair(&[2, 1], 3));
 /// assert_ne!(fp.pair(&[1, 2], 3), fp.context(&[1, 2]));
 /// ```
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PairFingerprinter {
     k0: u64,
     k1: u64,
@@ -98,6 +100,14 @@ impl PairFingerprinter {
     #[inline]
     pub fn pair(&self, context: &[u32], token: u32) -> u64 {
         self.hash(context, Some(token), PAIR_TAG)
+    }
+
+    /// Fingerprint of a PRF's keyed input ([`Prf::keyed_input`](provmark_core::prf::Prf::keyed_input)).
+    #[inline]
+    pub fn keyed_input(&self, input: u64, token: u32) -> u64 {
+        let lo = input as u32;
+        let hi = (input >> 32) as u32;
+        self.hash(&[lo, hi], Some(token), KEYED_TAG)
     }
 
     /// Fingerprint of a context alone (vLLM-style context dedup, prompt contexts).

@@ -7,7 +7,7 @@ use provmark_core::{Scheme, Watermark};
 use serde::Serialize;
 
 use crate::error::{DetectError, Result};
-use crate::fingerprint::FingerprintSet;
+use crate::fingerprint::{FingerprintSet, PairFingerprinter};
 use crate::options::{ContextPolicy, Dedup, Options};
 use crate::statistic::{gumbel_fixed, gumbel_sum_f64, Statistic};
 use crate::tail::TailProb;
@@ -16,6 +16,13 @@ use crate::tail::TailProb;
 /// a stream of texts) keeps the scoring loop free of allocation once the sets have grown.
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
+    sets: WalkSets,
+    keyed: FingerprintSet,
+}
+
+/// The dedup sets of the position walk.
+#[derive(Debug, Default, Clone)]
+struct WalkSets {
     seen: FingerprintSet,
     prompt: FingerprintSet,
 }
@@ -56,13 +63,14 @@ pub struct Evidence {
 impl Evidence {
     pub(crate) fn from_statistic(
         statistic: Statistic,
+        scored_tokens: u64,
         total_tokens: u64,
         positions: Option<PositionScores>,
     ) -> Self {
         let tail = statistic.tail();
         Evidence {
             statistic,
-            scored_tokens: statistic.scored(),
+            scored_tokens,
             total_tokens,
             log10_p: tail.log10_p,
             positions,
@@ -95,6 +103,8 @@ pub struct Selection {
     total_tokens: u64,
     width: usize,
     lead: Lead,
+    /// Deduplicate on the PRF's keyed input too (pair dedup; see [`Prf::keyed_input`]).
+    keyed: Option<PairFingerprinter>,
 }
 
 impl Selection {
@@ -151,7 +161,7 @@ fn walk<F: FnMut(usize, &[u32], u32)>(
     width: usize,
     ids: &[u32],
     opts: &Options<'_>,
-    scratch: &mut Scratch,
+    scratch: &mut WalkSets,
     mut f: F,
 ) {
     let h = width;
@@ -219,7 +229,7 @@ pub fn select_positions(
 ) -> Result<Selection> {
     check_input(ids, width)?;
     let mut positions = Vec::new();
-    walk(width, ids, opts, scratch, |i, _, _| {
+    walk(width, ids, opts, &mut scratch.sets, |i, _, _| {
         positions.push(i as u32)
     });
     Ok(Selection {
@@ -227,7 +237,16 @@ pub fn select_positions(
         total_tokens: ids.len() as u64,
         width,
         lead: Lead::new(width, opts),
+        keyed: keyed_dedup(opts),
     })
+}
+
+/// With pair dedup (provmark's rule), positions whose PRF word depends on a coarser keyed input
+/// than (context, token) — [`Prf::keyed_input`], e.g. vLLM's SBW seeds — are also deduplicated
+/// on that input, so that no two scored positions share a keyed value. The reference rules
+/// (`Context`, `None`) reproduce other detectors and leave it off.
+fn keyed_dedup(opts: &Options<'_>) -> Option<PairFingerprinter> {
+    (opts.dedup == Dedup::Pair).then(|| opts.fingerprinter.clone())
 }
 
 /// Receives each scored position; `KEEP = false` compiles to nothing.
@@ -289,7 +308,12 @@ impl<P: Prf> Pending<P> {
 
     /// Computes the queued words and hands each `(index, word)` to `f`, then empties the batch.
     #[inline(always)]
-    fn flush(&mut self, prf: &P, mut f: impl FnMut(u32, u64)) {
+    fn flush(
+        &mut self,
+        prf: &P,
+        keyed: &mut Option<(&PairFingerprinter, &mut FingerprintSet)>,
+        mut f: impl FnMut(u32, u64),
+    ) {
         let (n, h) = (self.n, self.h);
         self.states.clear();
         for j in 0..n {
@@ -303,6 +327,13 @@ impl<P: Prf> Pending<P> {
             *w = prf.word(st, t);
         }
         for j in 0..n {
+            if let Some((fp, set)) = keyed.as_mut() {
+                if let Some((input, token)) = prf.keyed_input(&self.states[j], self.tok[j]) {
+                    if !set.insert(fp.keyed_input(input, token)) {
+                        continue;
+                    }
+                }
+            }
             f(self.idx[j], self.words[j]);
         }
         self.n = 0;
@@ -319,7 +350,7 @@ struct Walk<'x, 'o> {
     h: usize,
     ids: &'x [u32],
     opts: &'x Options<'o>,
-    scratch: &'x mut Scratch,
+    scratch: &'x mut WalkSets,
 }
 
 impl Feed for Walk<'_, '_> {
@@ -356,15 +387,21 @@ fn run<P: Prf, const KEEP: bool>(
     wm: &Watermark<P>,
     total: usize,
     feed: impl Feed,
+    keyed: Option<(&PairFingerprinter, &mut FingerprintSet)>,
 ) -> Result<Evidence> {
     let prf = wm.prf();
+    let mut keyed = keyed.map(|(fp, set)| {
+        set.clear();
+        (fp, set)
+    });
     let mut sink = Sink::<KEEP> {
         positions: PositionScores::default(),
     };
     let mut pending = Pending::<P>::new(wm.context_width());
+    let mut n = 0u64;
     let statistic = match wm.scheme() {
         Scheme::Green { gamma, .. } => {
-            let (mut k, mut n) = (0u64, 0u64);
+            let mut k = 0u64;
             let mut consume = |i: u32, w: u64| {
                 let g = prf.uniform(w) < gamma;
                 k += u64::from(g);
@@ -373,18 +410,40 @@ fn run<P: Prf, const KEEP: bool>(
             };
             feed.feed(|i, ctx, tok| {
                 if pending.push(i, ctx, tok) {
-                    pending.flush(prf, &mut consume);
+                    pending.flush(prf, &mut keyed, &mut consume);
                 }
             });
-            pending.flush(prf, &mut consume);
+            pending.flush(prf, &mut keyed, &mut consume);
             Statistic::Binomial {
                 successes: k,
                 trials: n,
                 gamma,
             }
         }
+        Scheme::Tournament { layers } => {
+            let layers = layers.clamp(1, 64);
+            let mask = u64::MAX >> (64 - layers);
+            let mut k = 0u64;
+            let mut consume = |i: u32, w: u64| {
+                let g = (w & mask).count_ones();
+                k += u64::from(g);
+                n += 1;
+                sink.push(i as usize, f64::from(g));
+            };
+            feed.feed(|i, ctx, tok| {
+                if pending.push(i, ctx, tok) {
+                    pending.flush(prf, &mut keyed, &mut consume);
+                }
+            });
+            pending.flush(prf, &mut keyed, &mut consume);
+            Statistic::Binomial {
+                successes: k,
+                trials: n * u64::from(layers),
+                gamma: 0.5,
+            }
+        }
         Scheme::Gumbel => {
-            let (mut s, mut n) = (0u128, 0u64);
+            let mut s = 0u128;
             let mut consume = |i: u32, w: u64| {
                 let score = -(-prf.uniform(w)).ln_1p();
                 s += u128::from(gumbel_fixed(score));
@@ -393,10 +452,10 @@ fn run<P: Prf, const KEEP: bool>(
             };
             feed.feed(|i, ctx, tok| {
                 if pending.push(i, ctx, tok) {
-                    pending.flush(prf, &mut consume);
+                    pending.flush(prf, &mut keyed, &mut consume);
                 }
             });
-            pending.flush(prf, &mut consume);
+            pending.flush(prf, &mut keyed, &mut consume);
             Statistic::Gamma {
                 sum: gumbel_sum_f64(s),
                 count: n,
@@ -406,6 +465,7 @@ fn run<P: Prf, const KEEP: bool>(
     };
     Ok(Evidence::from_statistic(
         statistic,
+        n,
         total as u64,
         sink.finish(),
     ))
@@ -442,16 +502,18 @@ pub fn score_ids_with<P: Prf>(
 ) -> Result<Evidence> {
     check_input(ids, wm.context_width())?;
     let h = wm.context_width();
+    let fp = keyed_dedup(opts);
     let feed = Walk {
         h,
         ids,
         opts,
-        scratch,
+        scratch: &mut scratch.sets,
     };
+    let keyed = fp.as_ref().map(|f| (f, &mut scratch.keyed));
     if opts.keep_positions {
-        run::<P, true>(wm, ids.len(), feed)
+        run::<P, true>(wm, ids.len(), feed, keyed)
     } else {
-        run::<P, false>(wm, ids.len(), feed)
+        run::<P, false>(wm, ids.len(), feed, keyed)
     }
 }
 
@@ -484,10 +546,12 @@ pub fn score_selection<P: Prf>(
         ));
     }
     let feed = Selected { ids, sel };
+    let mut set = FingerprintSet::new();
+    let keyed = sel.keyed.as_ref().map(|f| (f, &mut set));
     if keep_positions {
-        run::<P, true>(wm, ids.len(), feed)
+        run::<P, true>(wm, ids.len(), feed, keyed)
     } else {
-        run::<P, false>(wm, ids.len(), feed)
+        run::<P, false>(wm, ids.len(), feed, keyed)
     }
 }
 

@@ -98,16 +98,23 @@ pub struct SpanSearch {
 }
 
 enum Prefix {
-    Green { gamma: f64, ones: Vec<u64> },
-    Gumbel { fixed: Vec<u128> },
+    /// Green list (`per` = 1) or tournament (`per` = layers): prefix sums of successes.
+    Green {
+        gamma: f64,
+        per: u64,
+        ones: Vec<u64>,
+    },
+    Gumbel {
+        fixed: Vec<u128>,
+    },
 }
 
 impl Prefix {
     fn stat(&self, a: usize, b: usize) -> Statistic {
         match self {
-            Prefix::Green { gamma, ones } => Statistic::Binomial {
+            Prefix::Green { gamma, per, ones } => Statistic::Binomial {
                 successes: ones[b] - ones[a],
-                trials: (b - a) as u64,
+                trials: (b - a) as u64 * per,
                 gamma: *gamma,
             },
             Prefix::Gumbel { fixed } => Statistic::Gamma {
@@ -120,7 +127,9 @@ impl Prefix {
     /// Whether the window scores above its null mean (otherwise p ≥ about 1/2: skip the tail).
     fn above_mean(&self, a: usize, b: usize) -> bool {
         match self {
-            Prefix::Green { gamma, ones } => (ones[b] - ones[a]) as f64 > gamma * (b - a) as f64,
+            Prefix::Green { gamma, per, ones } => {
+                (ones[b] - ones[a]) as f64 > gamma * ((b - a) as u64 * per) as f64
+            }
             Prefix::Gumbel { fixed } => gumbel_sum_f64(fixed[b] - fixed[a]) > (b - a) as f64,
         }
     }
@@ -193,15 +202,22 @@ pub fn find_spans(
     let n = pos.index.len();
     let min_len = (opts.min_scored.max(2) as usize).next_multiple_of(2);
     let prefix = match ev.statistic {
-        Statistic::Binomial { gamma, .. } => {
+        Statistic::Binomial { gamma, trials, .. } => {
+            // Trials per scored position: 1 (green list) or the number of layers (tournament).
+            let per = if n == 0 {
+                1
+            } else {
+                (trials / n as u64).max(1)
+            };
             let mut ones = Vec::with_capacity(n + 1);
             ones.push(0u64);
             let mut c = 0;
             for &s in &pos.score {
-                c += u64::from(s >= 0.5);
+                // `as` saturates: NaN and negatives count 0.
+                c += (s.round() as u64).min(per);
                 ones.push(c);
             }
-            Prefix::Green { gamma, ones }
+            Prefix::Green { gamma, per, ones }
         }
         Statistic::Gamma { .. } => {
             let mut fixed = Vec::with_capacity(n + 1);

@@ -51,7 +51,8 @@ pub enum Statistic {
 }
 
 impl Statistic {
-    /// Number of scored tokens (Binomial: trials; Gamma: count).
+    /// Number of trials (Binomial) or scored tokens (Gamma). For a tournament scheme the
+    /// binomial trials are scored tokens × layers.
     pub fn scored(&self) -> u64 {
         match *self {
             Statistic::Binomial { trials, .. } => trials,
@@ -145,14 +146,16 @@ pub(crate) fn gumbel_sum_f64(fixed: u128) -> f64 {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Accumulator {
-    /// Green counts.
+    /// Green counts (green list: one trial per token; tournament: one per layer).
     Binomial {
-        /// Green count so far.
+        /// Successes so far (green tokens, or 1-valued g-values).
         successes: u64,
-        /// Scored tokens so far.
+        /// Trials so far (scored tokens × `per_token`).
         trials: u64,
-        /// γ of the scheme.
+        /// Success probability under H0 (γ; ½ for tournaments).
         gamma: f64,
+        /// Trials per scored token (1; the number of layers for tournaments).
+        per_token: u64,
     },
     /// Gumbel sums, in fixed point (units of 2^-52) so that merging is exact.
     Gamma {
@@ -171,6 +174,13 @@ impl Accumulator {
                 successes: 0,
                 trials: 0,
                 gamma,
+                per_token: 1,
+            }),
+            Scheme::Tournament { layers } => Ok(Accumulator::Binomial {
+                successes: 0,
+                trials: 0,
+                gamma: 0.5,
+                per_token: u64::from(layers.clamp(1, 64)),
             }),
             Scheme::Gumbel => Ok(Accumulator::Gamma {
                 sum_fixed: 0,
@@ -181,16 +191,21 @@ impl Accumulator {
         }
     }
 
-    /// Adds one token's score: 1 or 0 for green (anything ≥ 0.5 counts as green), −ln(1 − u)
-    /// for Gumbel.
+    /// Adds one token's score ([`Watermark::score`](provmark_core::Watermark::score)): 1 or 0
+    /// for green, the number of 1 g-values for a tournament (rounded to the nearest integer and
+    /// capped at the trials per token), −ln(1 − u) for Gumbel.
     #[inline]
     pub fn add(&mut self, score: f64) {
         match self {
             Accumulator::Binomial {
-                successes, trials, ..
+                successes,
+                trials,
+                per_token,
+                ..
             } => {
-                *successes += u64::from(score >= 0.5);
-                *trials += 1;
+                // `as` saturates: NaN and negatives count 0.
+                *successes += (score.round() as u64).min(*per_token);
+                *trials += *per_token;
             }
             Accumulator::Gamma { sum_fixed, count } => {
                 *sum_fixed += u128::from(gumbel_fixed(score));
@@ -207,15 +222,19 @@ impl Accumulator {
                     successes,
                     trials,
                     gamma,
+                    per_token,
                 },
                 Accumulator::Binomial {
                     successes: s2,
                     trials: t2,
                     gamma: g2,
+                    per_token: p2,
                 },
             ) => {
-                if gamma.to_bits() != g2.to_bits() {
-                    return Err(DetectError::MergeMismatch(format!("gamma {gamma} vs {g2}")));
+                if gamma.to_bits() != g2.to_bits() || per_token != p2 {
+                    return Err(DetectError::MergeMismatch(format!(
+                        "gamma {gamma} vs {g2}, trials per token {per_token} vs {p2}"
+                    )));
                 }
                 *successes += s2;
                 *trials += t2;
@@ -241,7 +260,9 @@ impl Accumulator {
     /// Number of scored tokens so far.
     pub fn scored(&self) -> u64 {
         match *self {
-            Accumulator::Binomial { trials, .. } => trials,
+            Accumulator::Binomial {
+                trials, per_token, ..
+            } => trials / per_token.max(1),
             Accumulator::Gamma { count, .. } => count,
         }
     }
@@ -253,6 +274,7 @@ impl Accumulator {
                 successes,
                 trials,
                 gamma,
+                ..
             } => Statistic::Binomial {
                 successes,
                 trials,

@@ -249,3 +249,76 @@ fn clean_text_is_not_significant_and_statistic_matches_tail() {
     assert!(ev.p_value() > 1e-4, "{ev:?}");
     assert_eq!(ev.log10_p, ev.statistic.tail().log10_p);
 }
+
+/// A PRF whose word depends on the token alone (like the coarse seeds of vLLM's SBW): it says
+/// so through `keyed_input`.
+struct TokenOnlyPrf;
+
+impl Prf for TokenOnlyPrf {
+    type State = ();
+    fn id(&self) -> &'static str {
+        "test-token-only"
+    }
+    fn absorb(&self, _context: &[u32]) {}
+    fn word(&self, _state: &(), token: u32) -> u64 {
+        u64::from(token).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn keyed_input(&self, _state: &(), token: u32) -> Option<(u64, u32)> {
+        Some((0, token))
+    }
+}
+
+#[test]
+fn pair_dedup_also_dedups_the_keyed_input() {
+    let p = profile(Scheme::DEFAULT_GREEN, 2);
+    let wm = Watermark::new(TokenOnlyPrf, Scheme::DEFAULT_GREEN, 2).unwrap();
+    // Token 7 after five different contexts: one keyed value, scored once under pair dedup.
+    let ids = [1u32, 2, 7, 3, 4, 7, 5, 6, 7, 8, 9, 7, 10, 11, 7];
+    let pair = score_ids(&wm, &ids, &Options::for_profile(&p)).unwrap();
+    // Scored positions 2..15 carry the tokens 7,3,4,7,5,6,7,8,9,7,10,11,7: 9 distinct.
+    assert_eq!(pair.scored_tokens, 9);
+    // Reference rules (context / none) reproduce other detectors: no keyed-input dedup.
+    let none = score_ids(&wm, &ids, &Options::for_profile(&p).dedup(Dedup::None)).unwrap();
+    assert_eq!(none.scored_tokens, 13);
+    // The selection path (attribution) applies the same rule.
+    let opts = Options::for_profile(&p);
+    let sel = select_positions(2, &ids, &opts, &mut Scratch::new()).unwrap();
+    assert_eq!(score_selection(&wm, &ids, &sel, false).unwrap(), pair);
+}
+
+#[test]
+fn tournament_statistic_counts_layers() {
+    let layers = 30;
+    let scheme = Scheme::Tournament { layers };
+    let p = profile(Scheme::DEFAULT_GREEN, 2);
+    let wm = Watermark::new(Aes128Prf::new(p.secret(), 2), scheme, 2).unwrap();
+    let ids = pseudo_ids(3000, 21);
+    let ev = score_ids(&wm, &ids, &Options::for_profile(&p).keep_positions(true)).unwrap();
+    let Statistic::Binomial {
+        successes,
+        trials,
+        gamma,
+    } = ev.statistic
+    else {
+        panic!("binomial expected")
+    };
+    assert_eq!(gamma, 0.5);
+    assert_eq!(trials, ev.scored_tokens * u64::from(layers));
+    let pos = ev.positions.clone().unwrap();
+    let mut acc = Accumulator::for_scheme(&scheme).unwrap();
+    let mut direct = 0u64;
+    for &i in &pos.index {
+        let i = i as usize;
+        let st = wm.absorb(&ids[i - 2..i]);
+        direct += wm.score(&st, ids[i]) as u64;
+    }
+    pos.score.iter().for_each(|&s| acc.add(s));
+    assert_eq!(successes, direct);
+    assert_eq!(acc.statistic(), ev.statistic);
+    assert_eq!(acc.scored(), ev.scored_tokens);
+    // Clean ids: about half the g-values are 1, not significant.
+    assert!(ev.p_value() > 1e-4);
+    let found =
+        provmark_detect::find_spans(&ev, None, &provmark_detect::SpanOptions::default()).unwrap();
+    assert!(found.spans.is_empty());
+}
