@@ -1,22 +1,25 @@
 //! The global dedup set: bounded memory, spilled in sorted hash partitions, merged exactly.
 //!
 //! Every distinct (context, token) pair's score is a deterministic function of the pair, so the
-//! pooled statistic is a function of the *set* of distinct pairs. A worker keeps the pairs it has
-//! seen in a [`PairTable`] — an open-addressing index over a dense entry array:
+//! pooled statistic is a function of the *set* of distinct pairs. A worker appends every pair
+//! it scores (already deduplicated within its record) to a [`PairTable`] — a flat array, no
+//! hash index: appending is sequential and cheap, while a hash set over hundreds of millions
+//! of pairs pays a cache and TLB miss per insert. When the array reaches its share of the
+//! memory budget it is *compacted*: sorted by fingerprint and deduplicated (keeping the
+//! smallest record ordinal). If compaction freed at least half of it, appending continues;
+//! otherwise the sorted array is written to a *run* file and emptied.
 //!
-//! | per unique pair | bytes |
+//! | per pair held | bytes |
 //! |---|---|
-//! | entry: fingerprint (8) + first record ordinal (8) + master score (8) | 24 |
-//! | index slot (8 bytes at ≤ 70 % load) | 11.4 – 22.9 |
+//! | fingerprint (8) + first record ordinal (8) + master score (8) + ids index (4, padded) | 32 |
 //! | ids for account tests (`4·(h+1)`, only with `--accounts`) | 12 at h = 2 |
 //!
-//! i.e. about 35–47 bytes in memory (24 on disk) without accounts. When a table reaches its
-//! share of the memory budget it is sorted by fingerprint and written to a *run* file; the run
-//! is laid out as [`PARTITIONS`] contiguous segments by the top fingerprint bits. At the end
-//! each partition is merged on its own (a k-way merge of that partition's segments of every run
-//! and every in-memory table): equal fingerprints collapse to one pair with the smallest record
-//! ordinal. Partitions are independent, so they merge in parallel and can be split across
-//! processes or machines (see [`crate::distributed`]).
+//! On disk a pair takes 24 bytes (+ `4·(h+1)` with accounts). Runs are laid out as
+//! [`PARTITIONS`] contiguous segments by the top fingerprint bits. At the end each partition
+//! is merged on its own (a k-way merge of that partition's segments of every run and every
+//! in-memory array): equal fingerprints collapse to one pair with the smallest record ordinal.
+//! Partitions are independent, so they merge in parallel and can be split across processes or
+//! machines (see [`crate::distributed`]).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -48,61 +51,70 @@ pub struct PairEntry {
     pub score: f64,
 }
 
+/// Bytes of one pair in a run file (without ids).
 const ENTRY_BYTES: usize = 24;
-const MAX_LOAD_NUM: usize = 7;
-const MAX_LOAD_DEN: usize = 10;
+/// Bytes of one pair in memory (without ids).
+const MEM_ENTRY_BYTES: usize = std::mem::size_of::<Slot>();
 const RUN_MAGIC: &[u8; 8] = b"PMRUN\x01\0\0";
 
-/// A worker's set of distinct pairs, bounded by a memory budget, spilling sorted runs to disk.
+/// A pair in memory, with the index of its ids in the append-order ids array.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    entry: PairEntry,
+    ids_at: u32,
+}
+
+/// A worker's distinct pairs: an append buffer bounded by a memory budget, compacted by
+/// sorting, spilling sorted runs to disk.
 #[derive(Debug)]
 pub struct PairTable {
-    slots: Vec<u64>,
-    entries: Vec<PairEntry>,
+    slots: Vec<Slot>,
     ids: Vec<u32>,
     stride: usize,
     max_entries: usize,
-    max_slots: usize,
+    /// Length of the sorted, deduplicated prefix of `slots`.
+    sorted: usize,
     spill_dir: PathBuf,
     runs: Vec<PathBuf>,
     run_prefix: String,
 }
 
 impl PairTable {
-    /// A table holding at most `budget_bytes` of state, keeping `stride` ids per pair (0 or
+    /// A table holding at most `budget_bytes` of pairs, keeping `stride` ids per pair (0 or
     /// h + 1), spilling into `spill_dir` as `{run_prefix}-{n}.run`.
     pub fn new(budget_bytes: usize, stride: usize, spill_dir: &Path, run_prefix: &str) -> Self {
-        let per_entry = ENTRY_BYTES + 4 * stride;
-        // Largest power-of-two slot count S with 8·S + 0.7·S·per_entry ≤ budget.
-        let mut s: usize = 1 << 10;
-        while (s * 2) * 8 + (s * 2) * MAX_LOAD_NUM / MAX_LOAD_DEN * per_entry <= budget_bytes {
-            s *= 2;
-        }
+        let per_entry = MEM_ENTRY_BYTES + 4 * stride;
+        // With ids the index into them is a u32.
+        let cap = if stride > 0 {
+            u32::MAX as usize
+        } else {
+            usize::MAX
+        };
         PairTable {
-            slots: vec![0; 1 << 10],
-            entries: Vec::new(),
+            slots: Vec::new(),
             ids: Vec::new(),
             stride,
-            max_entries: s * MAX_LOAD_NUM / MAX_LOAD_DEN,
-            max_slots: s,
+            max_entries: (budget_bytes / per_entry).clamp(1024, cap),
+            sorted: 0,
             spill_dir: spill_dir.to_path_buf(),
             runs: Vec::new(),
             run_prefix: run_prefix.to_string(),
         }
     }
 
-    /// Most entries held in memory before a spill.
+    /// Most pairs held in memory before a compaction.
     pub fn capacity_entries(&self) -> usize {
         self.max_entries
     }
 
-    /// Entries currently in memory.
+    /// Pairs currently in memory (duplicates not yet compacted included).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.slots.len()
     }
 
     /// Whether nothing is held in memory.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.slots.is_empty()
     }
 
     /// Run files written so far.
@@ -110,80 +122,85 @@ impl PairTable {
         &self.runs
     }
 
-    /// Inserts a pair first seen in record `ord` (records reach one table in increasing order,
-    /// so the first insert holds the smallest ordinal). Returns `true` if it was new here.
+    /// Adds a pair first seen in record `ord`; `ids` (context then token) are kept when the
+    /// table was made with a non-zero stride.
     #[inline]
-    pub fn insert(&mut self, fp: u64, ord: u64, score: f64, ids: &[u32]) -> Result<bool> {
-        let mask = self.slots.len() - 1;
-        let tag = fp >> 32;
-        let mut i = (fp as usize) & mask;
-        loop {
-            let s = self.slots[i];
-            if s == 0 {
-                break;
-            }
-            if s >> 32 == tag {
-                let idx = (s & 0xffff_ffff) as usize - 1;
-                if self.entries[idx].fp == fp {
-                    return Ok(false);
-                }
-            }
-            i = (i + 1) & mask;
+    pub fn insert(&mut self, fp: u64, ord: u64, score: f64, ids: &[u32]) -> Result<()> {
+        if self.slots.len() >= self.max_entries {
+            self.compact()?;
         }
-        if self.entries.len() >= self.max_entries {
-            self.spill()?;
-            return self.insert(fp, ord, score, ids);
-        }
-        if (self.entries.len() + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM
-            && self.slots.len() < self.max_slots
-        {
-            self.grow();
-            return self.insert(fp, ord, score, ids);
-        }
-        let idx = self.entries.len();
-        self.slots[i] = (tag << 32) | (idx as u64 + 1);
-        if self.entries.len() == self.entries.capacity() {
+        if self.slots.len() == self.slots.capacity() {
+            // Grow geometrically but never past the budget.
             let extra = self
-                .entries
+                .slots
                 .capacity()
-                .max(1024)
-                .min(self.max_entries - self.entries.len());
-            self.entries.reserve_exact(extra);
+                .max(1 << 12)
+                .min(self.max_entries - self.slots.len());
+            self.slots.reserve_exact(extra);
             self.ids.reserve_exact(extra * self.stride);
         }
-        self.entries.push(PairEntry { fp, ord, score });
-        if self.stride > 0 {
-            self.ids.extend_from_slice(&ids[..self.stride]);
-        }
-        Ok(true)
-    }
-
-    fn grow(&mut self) {
-        let n = self.slots.len() * 2;
-        self.slots = vec![0; n];
-        let mask = n - 1;
-        for (idx, e) in self.entries.iter().enumerate() {
-            let mut i = (e.fp as usize) & mask;
-            while self.slots[i] != 0 {
-                i = (i + 1) & mask;
+        let ids_at = match self.ids.len().checked_div(self.stride) {
+            Some(at) => {
+                self.ids.extend_from_slice(&ids[..self.stride]);
+                at as u32
             }
-            self.slots[i] = ((e.fp >> 32) << 32) | (idx as u64 + 1);
-        }
+            None => 0,
+        };
+        self.slots.push(Slot {
+            entry: PairEntry { fp, ord, score },
+            ids_at,
+        });
+        Ok(())
     }
 
-    /// Sorted view of the in-memory entries (by fingerprint), consuming them.
-    fn take_sorted(&mut self) -> SortedRun {
-        let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| self.entries[i as usize].fp);
-        let entries: Vec<PairEntry> = order.iter().map(|&i| self.entries[i as usize]).collect();
-        let mut ids = Vec::with_capacity(self.ids.len());
-        for &i in &order {
-            let i = i as usize;
-            ids.extend_from_slice(&self.ids[i * self.stride..(i + 1) * self.stride]);
+    /// Sorts and deduplicates the buffer; spills it when that freed less than half.
+    fn compact(&mut self) -> Result<()> {
+        self.sort_dedup();
+        if self.slots.len() * 2 > self.max_entries {
+            self.spill()?;
         }
-        self.entries = Vec::new();
-        self.ids = Vec::new();
-        self.slots = vec![0; 1 << 10];
+        Ok(())
+    }
+
+    /// Sorts by (fingerprint, ordinal) and keeps the first of each fingerprint. The ids array
+    /// is rewritten in the new order so that it stays compact.
+    fn sort_dedup(&mut self) {
+        if self.sorted == self.slots.len() {
+            return;
+        }
+        self.slots.sort_unstable_by_key(|s| s.entry.fp);
+        // Keep one slot per fingerprint: the one with the smallest ordinal.
+        let mut w = 0;
+        for r in 0..self.slots.len() {
+            if w > 0 && self.slots[w - 1].entry.fp == self.slots[r].entry.fp {
+                if self.slots[r].entry.ord < self.slots[w - 1].entry.ord {
+                    self.slots[w - 1] = self.slots[r];
+                }
+            } else {
+                self.slots[w] = self.slots[r];
+                w += 1;
+            }
+        }
+        self.slots.truncate(w);
+        if self.stride > 0 {
+            let mut ids = Vec::with_capacity(self.slots.len() * self.stride);
+            for (i, s) in self.slots.iter_mut().enumerate() {
+                let at = s.ids_at as usize * self.stride;
+                ids.extend_from_slice(&self.ids[at..at + self.stride]);
+                s.ids_at = i as u32;
+            }
+            self.ids = ids;
+        }
+        self.sorted = self.slots.len();
+    }
+
+    /// Sorted, deduplicated view of the in-memory pairs, consuming them.
+    fn take_sorted(&mut self) -> SortedRun {
+        self.sort_dedup();
+        let entries: Vec<PairEntry> = self.slots.iter().map(|s| s.entry).collect();
+        let ids = std::mem::take(&mut self.ids);
+        self.slots = Vec::new();
+        self.sorted = 0;
         SortedRun {
             entries,
             ids,
@@ -191,9 +208,9 @@ impl PairTable {
         }
     }
 
-    /// Writes the in-memory entries as a sorted, partitioned run file and empties the table.
+    /// Writes the in-memory pairs as a sorted, partitioned run file and empties the table.
     pub fn spill(&mut self) -> Result<()> {
-        if self.entries.is_empty() {
+        if self.slots.is_empty() {
             return Ok(());
         }
         let run = self.take_sorted();
@@ -390,6 +407,16 @@ impl PairSources {
         }
         for f in &self.files {
             cursors.push(Cursor::open_file(f, p, self.stride)?);
+        }
+        // Drop empty sources; one source left is already sorted and deduplicated.
+        if cursors.len() == 1 {
+            let mut c = cursors
+                .pop()
+                .ok_or_else(|| ScanError::Internal("no cursor".into()))?;
+            while let Some(e) = c.next()? {
+                visit(&e, c.ids());
+            }
+            return Ok(());
         }
         // Heap of (fp, ord, cursor index); the smallest ord of equal fingerprints comes first.
         let mut heap = BinaryHeap::new();

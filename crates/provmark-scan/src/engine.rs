@@ -9,15 +9,17 @@ use std::sync::mpsc::{channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use provmark_core::prf::AnyPrf;
+use provmark_core::scheme::MAX_CONTEXT_WIDTH;
 use provmark_core::{Profile, Watermark};
 use provmark_detect::tail::{bonferroni, TailProb};
 use provmark_detect::{
-    score_ids_with, Accumulator, FingerprintSet, Options, PairFingerprinter, Scratch, Statistic,
+    score_ids_with, Accumulator, Dedup, FingerprintSet, Options, PairFingerprinter, Scratch,
+    Statistic,
 };
 use provmark_tokenize::Tokenizer;
 use serde::{Deserialize, Serialize};
 
-use crate::dedup::{PairSources, PairTable, PARTITIONS};
+use crate::dedup::{PairSources, PairTable, SortedRun, PARTITIONS};
 use crate::error::{Result, ScanError};
 use crate::input::{self, Batch, Fields, InputFile, RawKind, RawRanges, RawRecord, RecordSink};
 use crate::record::{parse_json_line, FieldValue, SkipReason};
@@ -227,6 +229,7 @@ struct Worker<'k> {
     ids: Vec<u32>,
     prompt_ids: Vec<u32>,
     scratch: Scratch,
+    seen: FingerprintSet,
     table: PairTable,
     min_tokens: usize,
     stride: usize,
@@ -315,6 +318,9 @@ impl Worker<'_> {
         let is_special = |id: u32| keys.tokenizer.is_special(id);
         let mut opts = Options::with_fingerprinter(keys.fingerprinter.clone())
             .special_tokens(&is_special)
+            // Pair dedup is done below with the same fingerprints that feed the global set, so the
+            // walk is asked for every valid position (one SipHash per position instead of two).
+            .dedup(Dedup::None)
             .keep_positions(true);
         self.prompt_ids.clear();
         if let Some(p) = prompt.as_deref() {
@@ -326,21 +332,34 @@ impl Worker<'_> {
         let ev = score_ids_with(&keys.master, &self.ids, &opts, &mut self.scratch)?;
         let positions = ev.positions.unwrap_or_default();
         let mut acc = Accumulator::for_scheme(&keys.master.scheme())?;
+        self.seen.clear();
+        let mut buf = [0u32; MAX_CONTEXT_WIDTH + 1];
         for (&i, &score) in positions.index.iter().zip(&positions.score) {
             let i = i as usize;
-            let ctx = &self.ids[i - h..i];
+            // The pair as detect scored it: a response's first positions take their context from
+            // the end of its prompt (the walk only visits them when the prompt supplies it).
+            let pair: &[u32] = if i >= h {
+                &self.ids[i - h..=i]
+            } else {
+                let need = h - i;
+                let tail = &self.prompt_ids[self.prompt_ids.len() - need..];
+                buf[..need].copy_from_slice(tail);
+                buf[need..=h].copy_from_slice(&self.ids[..=i]);
+                &buf[..=h]
+            };
+            let ctx = &pair[..h];
+            let fp = keys.fingerprinter.pair(ctx, pair[h]);
+            // Each distinct pair once per record (the record's own test), as detect's `Dedup::Pair`.
+            if !self.seen.insert(fp) {
+                continue;
+            }
             if let Some(filter) = &keys.filter {
                 if !filter.contains(keys.fingerprinter.context(ctx)) {
                     continue;
                 }
             }
             acc.add(score);
-            let fp = keys.fingerprinter.pair(ctx, self.ids[i]);
-            let ids = if self.stride > 0 {
-                &self.ids[i - h..=i]
-            } else {
-                &[][..]
-            };
+            let ids = if self.stride > 0 { pair } else { &[][..] };
             self.table.insert(fp, ord, score, ids)?;
         }
         let statistic = acc.statistic();
@@ -421,12 +440,13 @@ pub(crate) fn run_pass(
             let tx = out_tx.clone();
             let stop = stop.clone();
             let fields = settings.fields.clone();
-            workers.push(scope.spawn(move || -> Result<PairTable> {
+            workers.push(scope.spawn(move || -> Result<(SortedRun, Vec<PathBuf>)> {
                 let mut worker = Worker {
                     keys,
                     ids: Vec::with_capacity(1 << 12),
                     prompt_ids: Vec::new(),
                     scratch: Scratch::new(),
+                    seen: FingerprintSet::new(),
                     table: PairTable::new(
                         per_worker_budget,
                         stride,
@@ -456,7 +476,7 @@ pub(crate) fn run_pass(
                             Err(e) => {
                                 stop.store(true, Ordering::Relaxed);
                                 let _ = tx.send(Err(e));
-                                return Ok(worker.table);
+                                return Ok(worker.table.finish());
                             }
                         }
                     }
@@ -474,7 +494,8 @@ pub(crate) fn run_pass(
                         break;
                     }
                 }
-                Ok(worker.table)
+                // Each worker sorts its own pairs, in parallel with the others.
+                Ok(worker.table.finish())
             }));
         }
         drop(out_tx);
@@ -531,6 +552,7 @@ pub(crate) fn run_pass(
         let digests = digests?;
         collector.finish_records()?;
         progress.merging.store(true, Ordering::Relaxed);
+        let t_merge = std::time::Instant::now();
         let merged = merge(
             keys,
             tables,
@@ -539,6 +561,9 @@ pub(crate) fn run_pass(
             settings.curve_bins,
             threads,
         )?;
+        if std::env::var_os("PROVMARK_SCAN_TIMING").is_some() {
+            eprintln!("merge {:?}", t_merge.elapsed());
+        }
         progress.merging.store(false, Ordering::Relaxed);
         Ok(collector.into_result(digests, merged))
     })
@@ -712,7 +737,7 @@ struct PartResult {
 /// accumulators are integer (binomial) or fixed point (Gumbel).
 fn merge(
     keys: &Keys<'_>,
-    tables: Vec<PairTable>,
+    tables: Vec<(SortedRun, Vec<PathBuf>)>,
     stride: usize,
     records_total: u64,
     curve_bins: usize,
@@ -722,8 +747,7 @@ fn merge(
         stride,
         ..Default::default()
     };
-    for t in tables {
-        let (mem, files) = t.finish();
+    for (mem, files) in tables {
         sources.memory.push(mem);
         sources.files.extend(files);
     }
@@ -733,6 +757,15 @@ fn merge(
     let bins = curve_bins.max(1).min(records_total.max(1) as usize);
     let h = keys.master.context_width();
     let next = AtomicU64::new(0);
+    let records = records_total.max(1);
+    // Curve bin of a record ordinal: ⌊ord · bins / records⌋ (u128 only if u64 would overflow).
+    let bin_of = |ord: u64| -> usize {
+        let b = match ord.checked_mul(bins as u64) {
+            Some(x) => x / records,
+            None => (u128::from(ord) * bins as u128 / u128::from(records)) as u64,
+        };
+        (b as usize).min(bins - 1)
+    };
     let results: Mutex<Vec<Option<PartResult>>> =
         Mutex::new((0..PARTITIONS).map(|_| None).collect());
     std::thread::scope(|scope| -> Result<()> {
@@ -751,9 +784,7 @@ fn merge(
                     };
                     sources.merge_partition(p, &mut |e, ids| {
                         part.master.add(e.score);
-                        let b = (u128::from(e.ord) * bins as u128
-                            / u128::from(records_total.max(1)))
-                            as usize;
+                        let b = bin_of(e.ord);
                         part.bins[b.min(bins - 1)].add(e.score);
                         if !ids.is_empty() {
                             let (ctx, tok) = (&ids[..h], ids[h]);

