@@ -234,6 +234,24 @@ fn synthid_profile_detects_generated_text() {
             .map(|(w, _)| wm.score(&wm.absorb(&w[..4]), w[4]))
             .sum();
         assert_eq!(s as u64, d.g_sum);
+        // provmark's detector: context dedup without padding reproduces the reference's
+        // repetition mask on texts shorter than its 1024-entry window.
+        let o = Options::with_fingerprinter(PairFingerprinter::from_master(
+            &SecretKey::from_bytes([2; 32]),
+        ))
+        .dedup(Dedup::Context)
+        .context_policy(ContextPolicy::SkipPartial);
+        let ev = score_ids(&wm, ids, &o).unwrap();
+        match ev.statistic {
+            provmark_detect::Statistic::Binomial {
+                successes,
+                trials,
+                gamma,
+            } => {
+                assert_eq!((successes, trials, gamma), (d.g_sum, d.trials, 0.5));
+            }
+            other => panic!("expected a binomial statistic, got {other:?}"),
+        }
         (binomial_upper(d.g_sum, d.trials, 0.5).p_value(), d.mean)
     };
     let (pm, mean_m) = test(&marked);
