@@ -98,9 +98,25 @@ impl std::fmt::Debug for Options<'_> {
 }
 
 impl<'a> Options<'a> {
-    /// Defaults for a profile (the dedup key comes from its master secret).
+    /// Defaults for a profile (the dedup key comes from its master secret). This is the one
+    /// place per-profile defaults live, so every verb that builds its options here scores a
+    /// profile the same way:
+    ///
+    /// * native and SynthID-Text profiles: pair dedup, partial contexts skipped (SynthID's
+    ///   reference also scores only full n-grams);
+    /// * imported vLLM profiles (`prf` starting with `vllm-`): pair dedup with missing context
+    ///   padded by `0xFFFFFFFF`, as vLLM pads it ([`ContextPolicy::PadWith`]`(u32::MAX)`), so the
+    ///   first tokens of a response are scored as vLLM generated them. vLLM's own detector
+    ///   dedups by context alone ([`Dedup::Context`]); pair dedup is valid too and scores more
+    ///   positions on repetitive text. Pair dedup also deduplicates on the PRF's keyed input
+    ///   (needed for SBW selfhash, whose seed ignores the oldest context token).
     pub fn for_profile(profile: &Profile) -> Options<'static> {
-        Options::with_fingerprinter(PairFingerprinter::for_profile(profile))
+        let opts = Options::with_fingerprinter(PairFingerprinter::for_profile(profile));
+        if profile.foreign().is_some() && profile.prf.starts_with("vllm-") {
+            opts.context_policy(ContextPolicy::PadWith(u32::MAX))
+        } else {
+            opts
+        }
     }
 
     /// Defaults with an explicit fingerprinter.

@@ -461,6 +461,30 @@ fn run<P: Prf, const KEEP: bool>(
                 count: n,
             }
         }
+        Scheme::DualKeyGumbel { alpha } => {
+            // vLLM's dual-key score: key A's word in the low half, key B's in the high half.
+            let mut s = 0u128;
+            let mut consume = |i: u32, w: u64| {
+                let ea = -(-prf.uniform(w & 0xFFFF_FFFF)).ln_1p();
+                let eb = -(-prf.uniform(w >> 32)).ln_1p();
+                let score = ea * (1.0 - alpha) + eb * alpha;
+                s += u128::from(gumbel_fixed(score));
+                n += 1;
+                sink.push(i as usize, score);
+            };
+            feed.feed(|i, ctx, tok| {
+                if pending.push(i, ctx, tok) {
+                    pending.flush(prf, &mut keyed, &mut consume);
+                }
+            });
+            pending.flush(prf, &mut keyed, &mut consume);
+            Statistic::DualKeyGamma {
+                sum: gumbel_sum_f64(s),
+                count: n,
+                alpha,
+            }
+        }
+        #[allow(unreachable_patterns)]
         other => return Err(DetectError::UnsupportedScheme(other.name().to_string())),
     };
     Ok(Evidence::from_statistic(

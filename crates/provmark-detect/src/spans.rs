@@ -106,6 +106,8 @@ enum Prefix {
     },
     Gumbel {
         fixed: Vec<u128>,
+        /// `Some(α)` for vLLM's dual-key statistic.
+        dual_key: Option<f64>,
     },
 }
 
@@ -117,9 +119,20 @@ impl Prefix {
                 trials: (b - a) as u64 * per,
                 gamma: *gamma,
             },
-            Prefix::Gumbel { fixed } => Statistic::Gamma {
+            Prefix::Gumbel {
+                fixed,
+                dual_key: None,
+            } => Statistic::Gamma {
                 sum: gumbel_sum_f64(fixed[b] - fixed[a]),
                 count: (b - a) as u64,
+            },
+            Prefix::Gumbel {
+                fixed,
+                dual_key: Some(alpha),
+            } => Statistic::DualKeyGamma {
+                sum: gumbel_sum_f64(fixed[b] - fixed[a]),
+                count: (b - a) as u64,
+                alpha: *alpha,
             },
         }
     }
@@ -130,7 +143,7 @@ impl Prefix {
             Prefix::Green { gamma, per, ones } => {
                 (ones[b] - ones[a]) as f64 > gamma * ((b - a) as u64 * per) as f64
             }
-            Prefix::Gumbel { fixed } => gumbel_sum_f64(fixed[b] - fixed[a]) > (b - a) as f64,
+            Prefix::Gumbel { fixed, .. } => gumbel_sum_f64(fixed[b] - fixed[a]) > (b - a) as f64,
         }
     }
 }
@@ -219,7 +232,11 @@ pub fn find_spans(
             }
             Prefix::Green { gamma, per, ones }
         }
-        Statistic::Gamma { .. } => {
+        Statistic::Gamma { .. } | Statistic::DualKeyGamma { .. } => {
+            let dual_key = match ev.statistic {
+                Statistic::DualKeyGamma { alpha, .. } => Some(alpha),
+                _ => None,
+            };
             let mut fixed = Vec::with_capacity(n + 1);
             fixed.push(0u128);
             let mut c = 0u128;
@@ -227,7 +244,7 @@ pub fn find_spans(
                 c += u128::from(gumbel_fixed(s));
                 fixed.push(c);
             }
-            Prefix::Gumbel { fixed }
+            Prefix::Gumbel { fixed, dual_key }
         }
     };
     let mut windows_tested = 0u64;

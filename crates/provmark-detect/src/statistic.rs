@@ -48,6 +48,16 @@ pub enum Statistic {
         /// Scored tokens n.
         count: u64,
     },
+    /// vLLM's dual-key Gumbel score: a sum over `count` tokens of `(1−α)·E_A + α·E_B` with
+    /// `E_A, E_B` independent Exp(1) under H0; exact tail [`tail::dual_key_upper`].
+    DualKeyGamma {
+        /// S = Σ (1−α)·(−ln(1 − u_A)) + α·(−ln(1 − u_B)).
+        sum: f64,
+        /// Scored tokens n.
+        count: u64,
+        /// Weight α of key B.
+        alpha: f64,
+    },
 }
 
 impl Statistic {
@@ -56,7 +66,7 @@ impl Statistic {
     pub fn scored(&self) -> u64 {
         match *self {
             Statistic::Binomial { trials, .. } => trials,
-            Statistic::Gamma { count, .. } => count,
+            Statistic::Gamma { count, .. } | Statistic::DualKeyGamma { count, .. } => count,
         }
     }
 
@@ -70,6 +80,9 @@ impl Statistic {
                 gamma,
             } => tail::binomial_upper(successes, trials, gamma),
             Statistic::Gamma { sum, count } => tail::gamma_upper(count, sum),
+            Statistic::DualKeyGamma { sum, count, alpha } => {
+                tail::dual_key_upper(sum, count, alpha)
+            }
         }
     }
 
@@ -100,6 +113,21 @@ impl Statistic {
                     return Err(DetectError::param(
                         "sum",
                         format!("{sum} is not a finite number ≥ 0"),
+                    ));
+                }
+                Ok(())
+            }
+            Statistic::DualKeyGamma { sum, alpha, .. } => {
+                if !(sum.is_finite() && sum >= 0.0) {
+                    return Err(DetectError::param(
+                        "sum",
+                        format!("{sum} is not a finite number ≥ 0"),
+                    ));
+                }
+                if !(0.0..=1.0).contains(&alpha) {
+                    return Err(DetectError::param(
+                        "alpha",
+                        format!("{alpha} is not in [0, 1]"),
                     ));
                 }
                 Ok(())
@@ -164,6 +192,15 @@ pub enum Accumulator {
         /// Scored tokens so far.
         count: u64,
     },
+    /// vLLM dual-key Gumbel sums, in the same fixed point as [`Accumulator::Gamma`].
+    DualKeyGamma {
+        /// Σ score · 2^52 (each term rounded down).
+        sum_fixed: u128,
+        /// Scored tokens so far.
+        count: u64,
+        /// Weight α of key B.
+        alpha: f64,
+    },
 }
 
 impl Accumulator {
@@ -186,6 +223,11 @@ impl Accumulator {
                 sum_fixed: 0,
                 count: 0,
             }),
+            Scheme::DualKeyGumbel { alpha } => Ok(Accumulator::DualKeyGamma {
+                sum_fixed: 0,
+                count: 0,
+                alpha,
+            }),
             #[allow(unreachable_patterns)]
             other => Err(DetectError::UnsupportedScheme(other.name().to_string())),
         }
@@ -207,7 +249,10 @@ impl Accumulator {
                 *successes += (score.round() as u64).min(*per_token);
                 *trials += *per_token;
             }
-            Accumulator::Gamma { sum_fixed, count } => {
+            Accumulator::Gamma { sum_fixed, count }
+            | Accumulator::DualKeyGamma {
+                sum_fixed, count, ..
+            } => {
                 *sum_fixed += u128::from(gumbel_fixed(score));
                 *count += 1;
             }
@@ -251,8 +296,29 @@ impl Accumulator {
                 *count += c2;
                 Ok(())
             }
+            (
+                Accumulator::DualKeyGamma {
+                    sum_fixed,
+                    count,
+                    alpha,
+                },
+                Accumulator::DualKeyGamma {
+                    sum_fixed: s2,
+                    count: c2,
+                    alpha: a2,
+                },
+            ) => {
+                if alpha.to_bits() != a2.to_bits() {
+                    return Err(DetectError::MergeMismatch(format!(
+                        "dual-key alpha {alpha} vs {a2}"
+                    )));
+                }
+                *sum_fixed += s2;
+                *count += c2;
+                Ok(())
+            }
             _ => Err(DetectError::MergeMismatch(
-                "binomial and gamma statistics".into(),
+                "statistics of different kinds".into(),
             )),
         }
     }
@@ -263,7 +329,7 @@ impl Accumulator {
             Accumulator::Binomial {
                 trials, per_token, ..
             } => trials / per_token.max(1),
-            Accumulator::Gamma { count, .. } => count,
+            Accumulator::Gamma { count, .. } | Accumulator::DualKeyGamma { count, .. } => count,
         }
     }
 
@@ -283,6 +349,15 @@ impl Accumulator {
             Accumulator::Gamma { sum_fixed, count } => Statistic::Gamma {
                 sum: gumbel_sum_f64(sum_fixed),
                 count,
+            },
+            Accumulator::DualKeyGamma {
+                sum_fixed,
+                count,
+                alpha,
+            } => Statistic::DualKeyGamma {
+                sum: gumbel_sum_f64(sum_fixed),
+                count,
+                alpha,
             },
         }
     }

@@ -64,6 +64,9 @@
 
 use std::f64::consts::LN_10;
 
+mod dual_key;
+pub use dual_key::dual_key_upper;
+
 /// log10 of an upper-tail probability, exact enough to stay finite far below 1e-300.
 ///
 /// Values produced by this module satisfy `log10_p ≤ 0`; `−∞` means the probability is exactly zero.
