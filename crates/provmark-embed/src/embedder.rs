@@ -9,7 +9,7 @@ use crate::error::{EmbedError, Result};
 use crate::sequence::{Probe, SequenceState};
 
 /// Number of ids whose PRF words are computed in one pipelined [`Prf::words`] call.
-const CHUNK: usize = 256;
+const CHUNK: usize = 64;
 
 /// Rejection draws before the green sampler switches to the direct O(n) method. Either way the
 /// output is an exact sample from p'; the switch only bounds the running time. At δ = 2 the
