@@ -15,7 +15,7 @@
 //!   * (c) [`Embedder::choose_batch`], [`Embedder::bias_logits_batch`]: many sequences.
 //! * [`SequenceState`] — per-sequence memory for the repeated-context skip (spec §4.3).
 //! * [`Scratch`] — per-thread working memory; [`sample_plain`] is the unwatermarked baseline.
-//! * [`bench`] — the serving benchmark behind `provmark bench serving`.
+//! * [`bench`](mod@bench) — the serving benchmark behind `provmark bench serving`.
 //!
 //! Per-token calls never allocate once [`Scratch`] and [`SequenceState`] were created with
 //! their capacities (see each type for the amortised growth beyond them).
