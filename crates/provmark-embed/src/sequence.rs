@@ -1,5 +1,7 @@
 //! Per-sequence memory of the contexts already watermarked in one generation (spec §4.3).
 
+use crate::error::{EmbedError, Result};
+
 /// Remembers which h-token contexts one generation has already watermarked, so that repeats are
 /// sampled plainly (only the first occurrence of a context carries the watermark).
 ///
@@ -74,24 +76,39 @@ impl SequenceState {
         self.count = 0;
     }
 
-    /// Whether `context` (exactly `width` ids) has been remembered.
-    pub fn contains(&self, context: &[u32]) -> bool {
-        self.enabled && matches!(self.probe(context), Probe::Seen)
+    /// The last `width` ids of `context`, or an error when it is shorter.
+    fn tail<'c>(&self, context: &'c [u32]) -> Result<&'c [u32]> {
+        if context.len() < self.width {
+            return Err(EmbedError::ContextTooShort {
+                len: context.len(),
+                width: self.width,
+            });
+        }
+        Ok(&context[context.len() - self.width..])
     }
 
-    /// Remembers `context` (exactly `width` ids); returns true if it was new. Use this to
-    /// pre-seed contexts (e.g. from the prompt) that should not be watermarked.
-    pub fn insert(&mut self, context: &[u32]) -> bool {
+    /// Whether the context formed by the last `width` ids of `context` has been remembered
+    /// (always false when repeats are not skipped).
+    pub fn contains(&self, context: &[u32]) -> Result<bool> {
+        let ctx = self.tail(context)?;
+        Ok(self.enabled && matches!(self.probe(ctx), Probe::Seen))
+    }
+
+    /// Remembers the context formed by the last `width` ids of `context`; returns true if it
+    /// was new. Use this to pre-seed contexts (e.g. from the prompt) that should not be
+    /// watermarked. A no-op returning true when repeats are not skipped.
+    pub fn insert(&mut self, context: &[u32]) -> Result<bool> {
+        let ctx = self.tail(context)?;
         if !self.enabled {
-            return true;
+            return Ok(true);
         }
-        match self.probe(context) {
+        Ok(match self.probe(ctx) {
             Probe::Seen => false,
             Probe::New { slot } => {
-                self.insert_at(slot, context);
+                self.insert_at(slot, ctx);
                 true
             }
-        }
+        })
     }
 
     #[inline]
@@ -107,7 +124,7 @@ impl SequenceState {
         h ^ (h >> 32)
     }
 
-    /// Looks `context` up. Only meaningful when enabled.
+    /// Looks `context` (exactly `width` ids) up. Only meaningful when enabled.
     #[inline]
     pub(crate) fn probe(&self, context: &[u32]) -> Probe {
         let mask = self.table.len() - 1;
@@ -126,7 +143,8 @@ impl SequenceState {
         }
     }
 
-    /// Inserts at the slot `probe` returned (nothing may have been inserted in between).
+    /// Inserts `context` (exactly `width` ids) at the slot `probe` returned (nothing may have
+    /// been inserted in between).
     pub(crate) fn insert_at(&mut self, slot: usize, context: &[u32]) {
         self.arena.extend_from_slice(context);
         self.count += 1;

@@ -362,15 +362,21 @@ fn sequence_state_grows_past_capacity_and_stays_exact() {
         };
         let n = if width == 0 { 1 } else { 500 };
         for i in 0..n {
-            assert!(s.insert(&ctx(i)), "width {width} i {i}");
+            assert!(s.insert(&ctx(i)).unwrap(), "width {width} i {i}");
         }
         assert_eq!(s.len(), n as usize);
         for i in 0..n {
-            assert!(s.contains(&ctx(i)));
-            assert!(!s.insert(&ctx(i)));
+            assert!(s.contains(&ctx(i)).unwrap());
+            assert!(!s.insert(&ctx(i)).unwrap());
         }
         if width > 0 {
-            assert!(!s.contains(&ctx(n + 1)));
+            assert!(!s.contains(&ctx(n + 1)).unwrap());
+            // Shorter contexts are errors; longer ones use their last `width` ids.
+            assert!(s.insert(&ctx(0)[1..]).is_err());
+            assert!(s.contains(&ctx(0)[1..]).is_err());
+            let mut longer = vec![77u32];
+            longer.extend(ctx(0));
+            assert!(s.contains(&longer).unwrap());
         }
     }
 }
