@@ -69,6 +69,20 @@ impl Aes128Prf {
         self.width
     }
 
+    fn words_chunked<const LANES: usize>(&self, state: &[u8; 16], tokens: &[u32], out: &mut [u64]) {
+        let mut blocks = [GenericArray::default(); LANES];
+        for (ts, os) in tokens.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            let n = ts.len();
+            for (b, &t) in blocks.iter_mut().zip(ts) {
+                *b = Self::token_block(state, t);
+            }
+            self.cipher.encrypt_blocks(&mut blocks[..n]);
+            for (o, b) in os.iter_mut().zip(&blocks[..n]) {
+                *o = u64::from_le_bytes(b[..8].try_into().expect("16-byte block"));
+            }
+        }
+    }
+
     #[inline]
     fn token_block(state: &[u8; 16], token: u32) -> GenericArray<u8, aes::cipher::consts::U16> {
         let mut b = *state;
@@ -117,18 +131,12 @@ impl Prf for Aes128Prf {
 
     fn words(&self, state: &[u8; 16], tokens: &[u32], out: &mut [u64]) {
         // One `encrypt_blocks` call per 256 blocks lets the AES-NI backend keep its pipeline full
-        // (measured 1.47x faster than 8 blocks per call; identical output).
-        const LANES: usize = 256;
-        let mut blocks = [GenericArray::default(); LANES];
-        for (ts, os) in tokens.chunks(LANES).zip(out.chunks_mut(LANES)) {
-            let n = ts.len();
-            for (b, &t) in blocks.iter_mut().zip(ts) {
-                *b = Self::token_block(state, t);
-            }
-            self.cipher.encrypt_blocks(&mut blocks[..n]);
-            for (o, b) in os.iter_mut().zip(&blocks[..n]) {
-                *o = u64::from_le_bytes(b[..8].try_into().expect("16-byte block"));
-            }
+        // (measured 1.47x faster than 8 blocks per call; identical output). Short candidate lists
+        // use a small buffer so they do not pay for zeroing 4 KiB.
+        if tokens.len() <= 16 {
+            self.words_chunked::<16>(state, tokens, out);
+        } else {
+            self.words_chunked::<256>(state, tokens, out);
         }
     }
 }
