@@ -1,4 +1,5 @@
 //! End-to-end tests through the `provmark` binary: keygen, generate, check, bench.
+#![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -81,17 +82,33 @@ fn keygen_writes_private_profile_prints_key_id_only_and_never_overwrites() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let again = run(bin().args(["keygen", "--out"]).arg(&p), None);
     assert_clean_error(&again, "exists");
-    assert_eq!(std::fs::read_to_string(&p).unwrap(), text, "profile untouched");
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        text,
+        "profile untouched"
+    );
     // Scheme options.
-    let g = keygen(&d, "g.json", &["--scheme", "gumbel", "--context-width", "3"]);
+    let g = keygen(
+        &d,
+        "g.json",
+        &["--scheme", "gumbel", "--context-width", "3"],
+    );
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(g).unwrap()).unwrap();
     assert_eq!(v["scheme"]["kind"], "gumbel");
     assert_eq!(v["context_width"], 3);
-    let bad = run(bin().args(["keygen", "--gamma", "1.5", "--out"]).arg(d.join("bad.json")), None);
+    let bad = run(
+        bin()
+            .args(["keygen", "--gamma", "1.5", "--out"])
+            .arg(d.join("bad.json")),
+        None,
+    );
     assert_clean_error(&bad, "gamma");
     assert!(!d.join("bad.json").exists());
 }
@@ -103,28 +120,61 @@ fn generate_then_check_detects_watermark_and_not_clean_text() {
         let p = keygen(&d, &format!("{scheme}.json"), &["--scheme", scheme]);
         // The simulated chat model is low-entropy (mean 0.33 nats per step), so the green-list
         // watermark needs a few thousand tokens to reach 1e-6; Gumbel far fewer.
-        let wm = run(bin().args(["generate", "--tokens", "4000", "--seed", "11", "--profile"]).arg(&p), None);
+        let wm = run(
+            bin()
+                .args(["generate", "--tokens", "4000", "--seed", "11", "--profile"])
+                .arg(&p),
+            None,
+        );
         assert_eq!(wm.status.code(), Some(0), "{}", stderr(&wm));
         let clean = run(
-            bin().args(["generate", "--tokens", "4000", "--seed", "11", "--no-watermark", "--profile"]).arg(&p),
+            bin()
+                .args([
+                    "generate",
+                    "--tokens",
+                    "4000",
+                    "--seed",
+                    "11",
+                    "--no-watermark",
+                    "--profile",
+                ])
+                .arg(&p),
             None,
         );
         assert_eq!(clean.status.code(), Some(0));
         assert_ne!(wm.stdout, clean.stdout);
 
-        let c = run(bin().args(["check", "--json", "--profile"]).arg(&p), Some(&wm.stdout));
-        let v: serde_json::Value = serde_json::from_str(&stdout(&c)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&c)));
+        let c = run(
+            bin().args(["check", "--json", "--profile"]).arg(&p),
+            Some(&wm.stdout),
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&stdout(&c)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&c)));
         assert_eq!(c.status.code(), Some(0), "{scheme}: {v}");
         assert_eq!(v["verdict"], "watermarked");
         assert!(v["log10_p"].as_f64().unwrap() <= -6.0);
         assert_eq!(v["scheme"], scheme);
-        for field in ["p_value", "alpha", "scored_tokens", "total_tokens", "key_id", "statistic"] {
+        for field in [
+            "p_value",
+            "alpha",
+            "scored_tokens",
+            "total_tokens",
+            "key_id",
+            "statistic",
+        ] {
             assert!(!v[field].is_null(), "missing {field}");
         }
-        let kind = if scheme == "green" { "binomial" } else { "gamma" };
+        let kind = if scheme == "green" {
+            "binomial"
+        } else {
+            "gamma"
+        };
         assert_eq!(v["statistic"]["kind"], kind);
 
-        let c = run(bin().args(["check", "--json", "--profile"]).arg(&p), Some(&clean.stdout));
+        let c = run(
+            bin().args(["check", "--json", "--profile"]).arg(&p),
+            Some(&clean.stdout),
+        );
         let v: serde_json::Value = serde_json::from_str(&stdout(&c)).unwrap();
         assert_eq!(c.status.code(), Some(1), "{v}");
         assert_eq!(v["verdict"], "not_watermarked");
@@ -135,19 +185,42 @@ fn generate_then_check_detects_watermark_and_not_clean_text() {
 fn generate_jsonl_is_deterministic_and_attribution_names_the_account() {
     let d = tmp("attr");
     let p = keygen(&d, "k.json", &["--scheme", "gumbel"]);
-    let args = ["generate", "--jsonl", "--tokens", "1500", "--count", "2", "--seed", "5", "--account", "acct-7"];
+    let args = [
+        "generate",
+        "--jsonl",
+        "--tokens",
+        "1500",
+        "--count",
+        "2",
+        "--seed",
+        "5",
+        "--account",
+        "acct-7",
+    ];
     let a = run(bin().args(args).arg("--profile").arg(&p), None);
     let b = run(bin().args(args).arg("--profile").arg(&p), None);
     assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
     assert_eq!(a.stdout, b.stdout, "same seed, same samples");
-    let lines: Vec<serde_json::Value> = stdout(&a).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&a)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
-    assert!(lines[0]["id"].is_string() && lines[0]["text"].is_string() && lines[0]["tokens"] == 1500);
+    assert!(
+        lines[0]["id"].is_string() && lines[0]["text"].is_string() && lines[0]["tokens"] == 1500
+    );
     let text = lines[0]["text"].as_str().unwrap();
     let accounts = d.join("accounts.txt");
     let list: Vec<String> = (0..50).map(|i| format!("acct-{i}")).collect();
     std::fs::write(&accounts, list.join("\n")).unwrap();
-    let c = run(bin().args(["check", "--json", "--accounts-file"]).arg(&accounts).arg("--profile").arg(&p), Some(text.as_bytes()));
+    let c = run(
+        bin()
+            .args(["check", "--json", "--accounts-file"])
+            .arg(&accounts)
+            .arg("--profile")
+            .arg(&p),
+        Some(text.as_bytes()),
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout(&c)).unwrap();
     assert_eq!(v["account"], "acct-7", "{v}");
     assert_eq!(v["accounts_tested"], 50);
@@ -161,9 +234,40 @@ fn generate_jsonl_is_deterministic_and_attribution_names_the_account() {
 fn check_reports_spans_in_mixed_text() {
     let d = tmp("spans");
     let p = keygen(&d, "k.json", &["--scheme", "gumbel"]);
-    let clean = run(bin().args(["generate", "--no-watermark", "--tokens", "600", "--seed", "1", "--profile"]).arg(&p), None);
-    let wm = run(bin().args(["generate", "--tokens", "1500", "--seed", "2", "--profile"]).arg(&p), None);
-    let clean2 = run(bin().args(["generate", "--no-watermark", "--tokens", "600", "--seed", "3", "--profile"]).arg(&p), None);
+    let clean = run(
+        bin()
+            .args([
+                "generate",
+                "--no-watermark",
+                "--tokens",
+                "600",
+                "--seed",
+                "1",
+                "--profile",
+            ])
+            .arg(&p),
+        None,
+    );
+    let wm = run(
+        bin()
+            .args(["generate", "--tokens", "1500", "--seed", "2", "--profile"])
+            .arg(&p),
+        None,
+    );
+    let clean2 = run(
+        bin()
+            .args([
+                "generate",
+                "--no-watermark",
+                "--tokens",
+                "600",
+                "--seed",
+                "3",
+                "--profile",
+            ])
+            .arg(&p),
+        None,
+    );
     let mut text = stdout(&clean).trim_end().to_string();
     let start = text.len() + 1;
     text.push(' ');
@@ -171,15 +275,26 @@ fn check_reports_spans_in_mixed_text() {
     let end = text.len();
     text.push(' ');
     text.push_str(stdout(&clean2).trim());
-    let c = run(bin().args(["check", "--json", "--profile"]).arg(&p), Some(text.as_bytes()));
+    let c = run(
+        bin().args(["check", "--json", "--profile"]).arg(&p),
+        Some(text.as_bytes()),
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout(&c)).unwrap();
-    let spans = v["spans"].as_array().unwrap_or_else(|| panic!("no spans: {v}"));
+    let spans = v["spans"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no spans: {v}"));
     assert!(!spans.is_empty());
     let s = &spans[0];
-    let (b0, b1) = (s["byte_start"].as_u64().unwrap() as usize, s["byte_end"].as_u64().unwrap() as usize);
+    let (b0, b1) = (
+        s["byte_start"].as_u64().unwrap() as usize,
+        s["byte_end"].as_u64().unwrap() as usize,
+    );
     // The reported span overlaps the watermarked passage mostly.
     let overlap = b1.min(end).saturating_sub(b0.max(start));
-    assert!(overlap * 2 > b1 - b0, "span {b0}..{b1} vs watermarked {start}..{end}");
+    assert!(
+        overlap * 2 > b1 - b0,
+        "span {b0}..{b1} vs watermarked {start}..{end}"
+    );
     assert!(s["p_value"].as_f64().unwrap() <= 1e-6);
 }
 
@@ -187,10 +302,18 @@ fn check_reports_spans_in_mixed_text() {
 fn check_bad_input_is_one_clear_line_and_exit_2() {
     let d = tmp("bad");
     let p = keygen(&d, "k.json", &[]);
-    let chk = |stdin: &[u8], extra: &[&str]| run(bin().arg("check").args(extra).arg("--profile").arg(&p), Some(stdin));
+    let chk = |stdin: &[u8], extra: &[&str]| {
+        run(
+            bin().arg("check").args(extra).arg("--profile").arg(&p),
+            Some(stdin),
+        )
+    };
     assert_clean_error(&chk(b"", &[]), "empty");
     assert_clean_error(&chk(b"\x00\x01\x02binary\x00", &[]), "binary");
-    assert_clean_error(&chk(b"caf\xc3 au lait with invalid utf-8", &[]), "invalid UTF-8 at byte 3");
+    assert_clean_error(
+        &chk(b"caf\xc3 au lait with invalid utf-8", &[]),
+        "invalid UTF-8 at byte 3",
+    );
     let lossy = chk(b"caf\xc3 au lait with invalid utf-8", &["--lossy"]);
     assert_eq!(lossy.status.code(), Some(1), "{}", stderr(&lossy));
     assert!(stderr(&lossy).contains("replaced 1 invalid"));
@@ -201,22 +324,34 @@ fn check_bad_input_is_one_clear_line_and_exit_2() {
     let huge = vec![b'x'; 100 << 20];
     assert_clean_error(&chk(&huge, &[]), "provmark scan");
     // Missing, malformed, truncated, future profiles.
-    let o = run(bin().args(["check", "--profile", "/nonexistent/k.json"]), Some(b"hello there"));
+    let o = run(
+        bin().args(["check", "--profile", "/nonexistent/k.json"]),
+        Some(b"hello there"),
+    );
     assert_clean_error(&o, "/nonexistent/k.json");
     let bad = d.join("bad.json");
     write_private(&bad, "{\"format\": \"provmark-profile\", \"version\": 1");
-    assert_clean_error(&run(bin().args(["check", "--profile"]).arg(&bad), Some(b"hi")), "malformed");
+    assert_clean_error(
+        &run(bin().args(["check", "--profile"]).arg(&bad), Some(b"hi")),
+        "malformed",
+    );
     let good = std::fs::read_to_string(&p).unwrap();
     let fut = d.join("future.json");
     write_private(&fut, &good.replace("\"version\": 1", "\"version\": 2"));
-    assert_clean_error(&run(bin().args(["check", "--profile"]).arg(&fut), Some(b"hi")), "newer");
+    assert_clean_error(
+        &run(bin().args(["check", "--profile"]).arg(&fut), Some(b"hi")),
+        "newer",
+    );
     // A profile naming a Hugging Face tokenizer file that is not there.
     let hf = d.join("hf.json");
     let v: serde_json::Value = serde_json::from_str(&good).unwrap();
     let mut v2 = v.clone();
     v2["tokenizer"] = serde_json::json!({"kind": "hugging_face", "sha256": "00".repeat(32), "vocab_size": 50257, "path": "/nonexistent/tokenizer.json"});
     write_private(&hf, &serde_json::to_string(&v2).unwrap());
-    let o = run(bin().args(["check", "--profile"]).arg(&hf), Some(b"hello there"));
+    let o = run(
+        bin().args(["check", "--profile"]).arg(&hf),
+        Some(b"hello there"),
+    );
     assert_clean_error(&o, "tokenizer");
     // Bad alpha.
     assert_clean_error(&chk(b"hello", &["--alpha", "2"]), "alpha");
@@ -228,13 +363,27 @@ fn check_token_ids_input() {
     let p = keygen(&d, "k.json", &["--scheme", "gumbel"]);
     let ids = d.join("ids.json");
     std::fs::write(&ids, "[1, 2, 3, 4, 5, 6, 7, 8]").unwrap();
-    let o = run(bin().args(["check", "--json", "--token-ids"]).arg(&ids).arg("--profile").arg(&p), None);
+    let o = run(
+        bin()
+            .args(["check", "--json", "--token-ids"])
+            .arg(&ids)
+            .arg("--profile")
+            .arg(&p),
+        None,
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["total_tokens"], 8);
     assert_eq!(v["scored_tokens"], 6);
     assert_eq!(v["statistic"]["kind"], "gamma");
     std::fs::write(&ids, "[1, -2]").unwrap();
-    let o = run(bin().args(["check", "--token-ids"]).arg(&ids).arg("--profile").arg(&p), None);
+    let o = run(
+        bin()
+            .args(["check", "--token-ids"])
+            .arg(&ids)
+            .arg("--profile")
+            .arg(&p),
+        None,
+    );
     assert_clean_error(&o, "JSON array of token ids");
 }
 
@@ -242,11 +391,19 @@ fn check_token_ids_input() {
 fn dedup_repeated_sentence_is_no_more_significant_than_once() {
     let d = tmp("dedup");
     let p = keygen(&d, "k.json", &[]);
-    let wm = run(bin().args(["generate", "--tokens", "40", "--seed", "4", "--profile"]).arg(&p), None);
+    let wm = run(
+        bin()
+            .args(["generate", "--tokens", "40", "--seed", "4", "--profile"])
+            .arg(&p),
+        None,
+    );
     let once = stdout(&wm).trim().to_string();
     let many = vec![once.clone(); 50].join(" ");
     let score = |t: &str| {
-        let o = run(bin().args(["check", "--json", "--profile"]).arg(&p), Some(t.as_bytes()));
+        let o = run(
+            bin().args(["check", "--json", "--profile"]).arg(&p),
+            Some(t.as_bytes()),
+        );
         let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
         v["log10_p"].as_f64().unwrap()
     };
@@ -258,7 +415,19 @@ fn dedup_repeated_sentence_is_no_more_significant_than_once() {
 #[test]
 fn bench_serving_json() {
     let o = run(
-        bin().args(["bench", "serving", "--vocab", "2000", "--candidates", "50", "--rounds", "2", "--round-ms", "2", "--json"]),
+        bin().args([
+            "bench",
+            "serving",
+            "--vocab",
+            "2000",
+            "--candidates",
+            "50",
+            "--rounds",
+            "2",
+            "--round-ms",
+            "2",
+            "--json",
+        ]),
         None,
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

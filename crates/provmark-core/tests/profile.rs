@@ -1,4 +1,5 @@
 //! Profile round trip, file mode, key ids and bad input.
+#![allow(clippy::unwrap_used)]
 
 use provmark_core::{CoreError, Profile, Scheme, SecretKey, TokenizerSpec};
 use std::path::Path;

@@ -1,4 +1,5 @@
 //! Known-answer vectors for spec v1, produced by an independent Python implementation written
+#![allow(clippy::unwrap_used)]
 //! from SPEC.md (`tools/spec_vectors.py`). Any difference is a spec violation.
 
 use provmark_core::prf::{Aes128Prf, Prf};
