@@ -6,13 +6,20 @@
 //!   each invalid sequence becomes U+FFFD and a warning gives the count;
 //! * input is read up to `--max-input` bytes (default 64 MiB) so memory stays bounded; larger
 //!   input is an error that points to `provmark scan`, which streams and spills to disk.
+//!
+//! Imported (vLLM, SynthID-Text) profiles are checked like native ones with the per-profile
+//! defaults of [`Options::for_profile`]; they have one key, so `--account` is an error for them.
+//! The JSON adds what the reference itself would report: vLLM's own p-value formula for the
+//! statistic (`reference_p_value`, never the verdict) and SynthID's mean and weighted-mean
+//! scores under the reference's masking (`synthid`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use provmark_core::Profile;
+use provmark_core::prf::AnyPrf;
+use provmark_core::{Profile, Watermark};
 use provmark_detect::{
     attribute_selection, find_spans, score_selection, select_positions, Dedup, Evidence, Options,
     Scratch, Span, SpanOptions, Statistic, TailProb,
@@ -51,8 +58,12 @@ pub struct CheckArgs {
     token_ids: Option<PathBuf>,
     /// Which repeats are dropped: `pair` (default: each (context, token) pair once), `context`
     /// (vLLM's rule: each context once) or `none` (every position; not valid on repetitive text).
-    #[arg(long, value_enum, default_value_t = DedupArg::Pair)]
-    dedup: DedupArg,
+    #[arg(long, value_enum)]
+    dedup: Option<DedupArg>,
+    /// Score special tokens too (vLLM's detector does; by default they are skipped when the
+    /// profile's tokenizer is available).
+    #[arg(long)]
+    score_special: bool,
     /// Hugging Face tokenizer.json to use instead of the path recorded in the profile (its
     /// SHA-256 must match the profile).
     #[arg(long, value_name = "FILE")]
@@ -80,12 +91,13 @@ impl DedupArg {
             DedupArg::None => Dedup::None,
         }
     }
-    fn name(self) -> &'static str {
-        match self {
-            DedupArg::Pair => "pair",
-            DedupArg::Context => "context",
-            DedupArg::None => "none",
-        }
+}
+
+fn dedup_name(d: Dedup) -> &'static str {
+    match d {
+        Dedup::Pair => "pair",
+        Dedup::Context => "context",
+        _ => "none",
     }
 }
 
@@ -105,6 +117,18 @@ struct CheckReport {
     statistic: Statistic,
     master_p_value: f64,
     master_log10_p: f64,
+    /// PRF of the profile (shows imported schemes: `vllm-…`, `synthid-…`).
+    prf: String,
+    /// The p-value the reference detector's own formula gives for this statistic (vLLM
+    /// profiles only; informational, never the verdict).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference_p_value: Option<f64>,
+    /// SynthID-Text's own scores of the ids (SynthID profiles only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    synthid: Option<SynthIdScores>,
+    /// Caveats about the p-value (e.g. SynthID's binomial null).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     account: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,6 +147,25 @@ struct CheckReport {
     span_windows_tested: Option<u64>,
     version: &'static str,
 }
+
+/// SynthID-Text's reference scores (context-repetition mask with its default FIFO of 1024, no
+/// EOS mask; the whole id sequence is taken as generated text).
+#[derive(Serialize)]
+struct SynthIdScores {
+    /// The reference's mean g-value over scored (n-gram, layer) pairs.
+    mean: f64,
+    /// The reference's weighted mean (default weights, linear from 10 to 1 over the layers).
+    weighted_mean: f64,
+    /// n-grams the reference's mask keeps.
+    scored_windows: u64,
+    /// Σ g over them (the reference's mask instead of provmark's dedup).
+    g_sum: u64,
+    /// `scored_windows × layers`.
+    trials: u64,
+}
+
+/// The warning attached to SynthID verdicts (see the interop README).
+const SYNTHID_NULL_WARNING: &str = "SynthID-Text g-values of one n-gram are correlated across layers (measured for the reference's default keys: variance of the per-n-gram count 7.99 instead of 7.5 over 30 layers), so the Binomial(scored x layers, 1/2) p-value the issue specifies understates the true tail (estimated about 2x at 1e-6, 5x at 1e-12); treat p-values near alpha with caution and prefer a smaller alpha";
 
 #[derive(Serialize)]
 struct SpanReport {
@@ -231,6 +274,13 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let profile = load_profile(&a.profile)?;
     let accounts = read_accounts(&a)?;
+    if !accounts.is_empty() && !profile.supports_accounts() {
+        bail!(
+            "profile {} holds an imported {} key: it has one key and no per-account keys, so --account/--accounts-file cannot be tested",
+            profile.key_id(),
+            if profile.prf.starts_with("synthid") { "SynthID-Text" } else { "vLLM" }
+        );
+    }
 
     // Token ids, and byte offsets when we tokenized ourselves.
     let tokenizer = match Tokenizer::for_profile(&profile.tokenizer, a.tokenizer.as_deref()) {
@@ -293,13 +343,23 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
 
     let special = |id: u32| tokenizer.as_ref().is_some_and(|t| t.is_special(id));
     let mut opts = Options::for_profile(&profile)
-        .dedup(a.dedup.to_dedup())
-        .special_tokens(&special);
+        .special_tokens(&special)
+        .skip_special(!a.score_special);
+    if let Some(d) = a.dedup {
+        opts = opts.dedup(d.to_dedup());
+    }
+    let dedup = opts.dedup;
     if let Some(p) = &prompt_ids {
         opts = opts.prompt(p);
     }
     let sel = select_positions(profile.context_width, &ids, &opts, &mut Scratch::new())?;
-    let master = score_selection(&profile.watermark(None), &ids, &sel, true)?;
+    let master_wm = profile.try_watermark(None)?;
+    let master = score_selection(&master_wm, &ids, &sel, true)?;
+    let (reference_p_value, synthid, warnings) =
+        foreign_extras(&profile, &master_wm, &ids, &master);
+    for w in &warnings {
+        eprintln!("provmark: warning: {w}");
+    }
 
     // Attribution: every account's key over the same positions, Bonferroni over accounts.
     let attribution = if accounts.is_empty() {
@@ -321,7 +381,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
     // Spans under the key that carries the evidence (best account if it beats the master).
     let span_evidence: Evidence = match &best {
         Some(b) if b.adjusted_log10_p < master_log10 => {
-            score_selection(&profile.watermark(Some(&b.account)), &ids, &sel, true)?
+            score_selection(&profile.try_watermark(Some(&b.account))?, &ids, &sel, true)?
         }
         _ => master.clone(),
     };
@@ -346,10 +406,14 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         scheme: profile.scheme.name().to_string(),
         context_width: profile.context_width,
         tokenizer: profile.tokenizer.to_string(),
-        dedup: a.dedup.name(),
+        dedup: dedup_name(dedup),
         statistic: master.statistic,
         master_p_value: master.p_value(),
         master_log10_p: master_log10,
+        prf: profile.prf.clone(),
+        reference_p_value,
+        synthid,
+        warnings,
         account: best.as_ref().map(|b| b.account.clone()),
         account_p_value: best.as_ref().map(|b| b.adjusted_p_value()),
         account_log10_p: best.as_ref().map(|b| b.adjusted_log10_p),
@@ -370,6 +434,60 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What the reference implementations add for imported profiles: vLLM's own p-value formula
+/// for the statistic, SynthID's mean scores, and caveats.
+fn foreign_extras(
+    profile: &Profile,
+    wm: &Watermark<AnyPrf>,
+    ids: &[u32],
+    ev: &Evidence,
+) -> (Option<f64>, Option<SynthIdScores>, Vec<String>) {
+    use provmark_interop::reference;
+    if profile.foreign().is_none() {
+        return (None, None, Vec::new());
+    }
+    match (wm.prf(), ev.statistic) {
+        (AnyPrf::SynthId(prf), _) => {
+            let d = provmark_interop::synthid::detect(
+                prf,
+                ids,
+                &provmark_interop::synthid::DetectOptions::default(),
+            );
+            let scores = SynthIdScores {
+                mean: d.mean,
+                weighted_mean: d.weighted_mean,
+                scored_windows: d.scored_windows,
+                g_sum: d.g_sum,
+                trials: d.trials,
+            };
+            (None, Some(scores), vec![SYNTHID_NULL_WARNING.to_string()])
+        }
+        (_, Statistic::Gamma { sum, count }) => (
+            Some(reference::vllm_gamma_survival_integer_shape(sum, count)),
+            None,
+            Vec::new(),
+        ),
+        (_, Statistic::DualKeyGamma { sum, count, alpha }) => (
+            Some(reference::vllm_dual_key_p_value(sum, count, alpha)),
+            None,
+            Vec::new(),
+        ),
+        (
+            _,
+            Statistic::Binomial {
+                successes,
+                trials,
+                gamma,
+            },
+        ) => (
+            Some(reference::vllm_sbw_z_test_p_value(successes, trials, gamma)),
+            None,
+            Vec::new(),
+        ),
+        _ => (None, None, Vec::new()),
+    }
 }
 
 fn fmt_p(p: f64, log10_p: f64) -> String {
@@ -409,12 +527,30 @@ fn print_human(r: &CheckReport, profile: &Profile) {
             "  master key: score {sum:.2} over {count} scored tokens (expected {count} if unwatermarked); {}",
             fmt_p(r.master_p_value, r.master_log10_p)
         ),
+        Statistic::DualKeyGamma { sum, count, alpha } => println!(
+            "  key: dual-key score {sum:.2} (alpha {alpha}) over {count} scored tokens (expected {count} if unwatermarked); exact {}",
+            fmt_p(r.master_p_value, r.master_log10_p)
+        ),
         _ => println!("  master key: {}", fmt_p(r.master_p_value, r.master_log10_p)),
     }
+    let rule = match r.dedup {
+        "pair" => "each (context, token) pair once",
+        "context" => "each context once, as vLLM",
+        _ => "every position, no dedup",
+    };
     println!(
-        "  scored {} of {} tokens (each (context, token) pair once; dedup {})",
+        "  scored {} of {} tokens ({rule}; dedup {})",
         r.scored_tokens, r.total_tokens, r.dedup
     );
+    if let Some(p) = r.reference_p_value {
+        println!("  vLLM's own p-value formula for this statistic: {p:.3e} (informational; the verdict uses the exact tail)");
+    }
+    if let Some(s) = &r.synthid {
+        println!(
+            "  SynthID reference scores: mean {:.4}, weighted mean {:.4} over {} n-grams (0.5 if unwatermarked)",
+            s.mean, s.weighted_mean, s.scored_windows
+        );
+    }
     if let (Some(acct), Some(p), Some(lp), Some(n)) = (
         &r.account,
         r.account_p_value,

@@ -15,6 +15,14 @@ pub enum InteropError {
     /// The logits (or candidate list) are unusable.
     #[error("invalid logits: {0}")]
     InvalidLogits(String),
+    /// A key file could not be read (the message names the path, never the content).
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path (`<stdin>` for standard input).
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// An error from the core crate.
     #[error(transparent)]
     Core(#[from] provmark_core::CoreError),

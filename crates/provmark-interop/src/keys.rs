@@ -1,6 +1,9 @@
 //! Reading imported keys: vLLM's integer key and SynthID-Text's key list. The inputs are
 //! secrets, so errors describe what is wrong without ever quoting the input.
 
+use std::io::Read;
+use std::path::Path;
+
 use zeroize::Zeroizing;
 
 use crate::error::{InteropError, Result};
@@ -75,6 +78,58 @@ pub fn parse_synthid_keys(text: &str) -> Result<Zeroizing<Vec<i64>>> {
         ));
     }
     Ok(keys)
+}
+
+/// Largest key file read (a vLLM key is ≤ 20 digits; 64 SynthID keys ≤ 1.3 kB).
+const MAX_KEY_FILE: u64 = 64 << 10;
+
+/// Reads a key file into memory that is zeroized on drop; `-` reads standard input (so the key
+/// never has to appear on a command line). Errors name the path, never the content.
+pub fn read_key_source(path: &Path) -> Result<Zeroizing<String>> {
+    let name = if path == Path::new("-") {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let io = |source: std::io::Error| InteropError::Io {
+        path: name.clone(),
+        source,
+    };
+    let mut bytes = Zeroizing::new(Vec::with_capacity(256));
+    if path == Path::new("-") {
+        std::io::stdin()
+            .lock()
+            .take(MAX_KEY_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_KEY_FILE + 1).read_to_end(&mut bytes))
+            .map_err(io)?;
+    }
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        return Err(InteropError::param(
+            "key-file",
+            format!("{name} is larger than {MAX_KEY_FILE} bytes; not a key file"),
+        ));
+    }
+    match std::str::from_utf8(&bytes) {
+        Ok(s) => Ok(Zeroizing::new(s.to_string())),
+        Err(_) => Err(InteropError::param(
+            "key-file",
+            format!("{name} is not UTF-8 text"),
+        )),
+    }
+}
+
+/// [`read_key_source`] then [`parse_vllm_key`].
+pub fn read_vllm_key(path: &Path) -> Result<u64> {
+    parse_vllm_key(&read_key_source(path)?)
+}
+
+/// [`read_key_source`] then [`parse_synthid_keys`].
+pub fn read_synthid_keys(path: &Path) -> Result<Zeroizing<Vec<i64>>> {
+    parse_synthid_keys(&read_key_source(path)?)
 }
 
 #[cfg(test)]
