@@ -503,3 +503,68 @@ fn keygen_import_never_echoes_a_bad_key() {
     );
     assert_eq!(code(&o), 2, "{}", text(&o));
 }
+
+/// The shared reference material (`../shared` beside the checkout, or `$PROVMARK_SHARED`).
+fn shared() -> Option<PathBuf> {
+    let p = std::env::var_os("PROVMARK_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    p.join("corpora").is_dir().then_some(p)
+}
+
+/// SBW selfhash seeds ignore the oldest context token, so on real text many distinct
+/// (context, token) pairs share a keyed value; a pooled scan that deduplicates pairs only counts
+/// those values many times and its binomial statistic leaves its null law (measured before the
+/// fix on this corpus: 61,713 green of 128,676, z = −14.6). Deduplicating on the keyed input keeps
+/// the green share at γ: here within 5 standard deviations (two-sided, so the check does not
+/// depend on the sign the over-counting happens to take under one key).
+#[test]
+fn sbw_selfhash_scan_of_real_text_stays_at_the_null() {
+    let Some(shared) = shared() else {
+        eprintln!("skipped: shared corpora not found");
+        return;
+    };
+    let dir = tmpdir("sbw-real");
+    let kf = dir.join("k");
+    std::fs::write(&kf, format!("{VLLM_KEY}")).unwrap();
+    let profile = dir.join("p.json");
+    let o = run(
+        &[
+            "keygen",
+            "--import",
+            "vllm",
+            "--algorithm",
+            "sbw",
+            "--key-file",
+            kf.to_str().unwrap(),
+            "--out",
+            profile.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let corpus = shared.join("corpora/llama2_chat_unwatermarked_1000.jsonl");
+    let o = run(
+        &[
+            "scan",
+            corpus.to_str().unwrap(),
+            "--field",
+            "result",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--json",
+            "--quiet",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let j = json(&o);
+    let s = &j["corpus"]["statistic"];
+    let (k, n) = (
+        s["successes"].as_f64().unwrap(),
+        s["trials"].as_f64().unwrap(),
+    );
+    assert!(n > 10_000.0, "{n} scored");
+    let z = (k - 0.5 * n) / (0.25 * n).sqrt();
+    assert!(z.abs() < 5.0, "green share {k}/{n}: z = {z:.1}");
+}

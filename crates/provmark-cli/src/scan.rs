@@ -129,6 +129,12 @@ fn progress_thread(progress: Arc<Progress>, done: Arc<AtomicBool>) -> std::threa
 pub fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let profile = crate::common::load_profile(&a.profile)?;
     let accounts = read_accounts(&a)?;
+    if !accounts.is_empty() && !profile.supports_accounts() {
+        anyhow::bail!(
+            "profile {} holds an imported (vLLM or SynthID-Text) key: it has one key and no per-account keys, so accounts cannot be tested",
+            profile.key_id()
+        );
+    }
     let threads = a.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())

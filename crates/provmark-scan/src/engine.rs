@@ -348,7 +348,20 @@ impl Worker<'_> {
                 &buf[..=h]
             };
             let ctx = &pair[..h];
-            let fp = keys.fingerprinter.pair(ctx, pair[h]);
+            // vLLM's SBW words depend on a coarser keyed input than (context, token) (its
+            // seed; `Prf::keyed_input`): dedup on that input, as detect's pair dedup does, so
+            // no two scored pairs share a keyed value (pair dedup alone over-rejects).
+            let fp = match keys.master.prf() {
+                prf @ AnyPrf::Sbw(_) => match provmark_core::prf::Prf::keyed_input(
+                    prf,
+                    &provmark_core::prf::Prf::absorb(prf, ctx),
+                    pair[h],
+                ) {
+                    Some((input, token)) => keys.fingerprinter.keyed_input(input, token),
+                    None => keys.fingerprinter.pair(ctx, pair[h]),
+                },
+                _ => keys.fingerprinter.pair(ctx, pair[h]),
+            };
             // Each distinct pair once per record (the record's own test), as detect's `Dedup::Pair`.
             if !self.seen.insert(fp) {
                 continue;
