@@ -197,12 +197,12 @@ impl PairTable {
     /// Sorted, deduplicated view of the in-memory pairs, consuming them.
     fn take_sorted(&mut self) -> SortedRun {
         self.sort_dedup();
-        let entries: Vec<PairEntry> = self.slots.iter().map(|s| s.entry).collect();
+        // No copy: the sorted slots become the run (a copy would briefly double the memory).
+        let slots = std::mem::take(&mut self.slots);
         let ids = std::mem::take(&mut self.ids);
-        self.slots = Vec::new();
         self.sorted = 0;
         SortedRun {
-            entries,
+            slots,
             ids,
             stride: self.stride,
         }
@@ -232,15 +232,17 @@ impl PairTable {
 /// Entries sorted by fingerprint, with their ids (stride per entry).
 #[derive(Debug, Default)]
 pub struct SortedRun {
-    entries: Vec<PairEntry>,
+    slots: Vec<Slot>,
     ids: Vec<u32>,
     stride: usize,
 }
 
 impl SortedRun {
     fn partition_range(&self, p: usize) -> std::ops::Range<usize> {
-        let lo = self.entries.partition_point(|e| partition_of(e.fp) < p);
-        let hi = self.entries.partition_point(|e| partition_of(e.fp) <= p);
+        let lo = self.slots.partition_point(|s| partition_of(s.entry.fp) < p);
+        let hi = self
+            .slots
+            .partition_point(|s| partition_of(s.entry.fp) <= p);
         lo..hi
     }
 }
@@ -248,7 +250,7 @@ impl SortedRun {
 fn write_run(path: &Path, run: &SortedRun) -> Result<()> {
     let io = |e| ScanError::io(path, e);
     let mut counts = [0u64; PARTITIONS];
-    for e in &run.entries {
+    for e in run.slots.iter().map(|s| &s.entry) {
         counts[partition_of(e.fp)] += 1;
     }
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
@@ -258,7 +260,7 @@ fn write_run(path: &Path, run: &SortedRun) -> Result<()> {
     for c in counts {
         w.write_all(&c.to_le_bytes()).map_err(io)?;
     }
-    for (i, e) in run.entries.iter().enumerate() {
+    for (i, e) in run.slots.iter().map(|s| &s.entry).enumerate() {
         w.write_all(&e.fp.to_le_bytes()).map_err(io)?;
         w.write_all(&e.ord.to_le_bytes()).map_err(io)?;
         w.write_all(&e.score.to_bits().to_le_bytes()).map_err(io)?;
@@ -334,7 +336,7 @@ impl Cursor<'_> {
                     return Ok(None);
                 }
                 *pos += 1;
-                Ok(Some(run.entries[*pos - 1]))
+                Ok(Some(run.slots[*pos - 1].entry))
             }
             Cursor::File {
                 path,

@@ -205,7 +205,11 @@ fn prompt_contexts_are_excluded() {
     // Only the seam can be scored: the response's first positions take their context from the
     // prompt's end, and with h = 2 one of them (last prompt token, first answer token) need not
     // occur in the prompt. Every other context does.
-    assert!(with.corpus.scored_tokens <= 10, "{}", with.corpus.scored_tokens);
+    assert!(
+        with.corpus.scored_tokens <= 10,
+        "{}",
+        with.corpus.scored_tokens
+    );
     assert!(with.corpus.scored_tokens * 20 < without.corpus.scored_tokens);
 }
 
