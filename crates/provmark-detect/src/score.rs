@@ -316,16 +316,8 @@ impl<P: Prf> Pending<P> {
     ) {
         let (n, h) = (self.n, self.h);
         self.states.clear();
-        for j in 0..n {
-            self.states.push(prf.absorb(&self.ctx[j * h..(j + 1) * h]));
-        }
-        for ((w, st), &t) in self.words[..n]
-            .iter_mut()
-            .zip(&self.states)
-            .zip(&self.tok[..n])
-        {
-            *w = prf.word(st, t);
-        }
+        prf.absorb_many(&self.ctx[..n * h], n, &mut self.states);
+        prf.pair_words(&self.states, &self.tok[..n], &mut self.words[..n]);
         for j in 0..n {
             if let Some((fp, set)) = keyed.as_mut() {
                 if let Some((input, token)) = prf.keyed_input(&self.states[j], self.tok[j]) {

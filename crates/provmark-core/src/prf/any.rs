@@ -95,6 +95,37 @@ impl Prf for AnyPrf {
         }
     }
 
+    fn absorb_many(&self, contexts: &[u32], rows: usize, out: &mut Vec<AnyState>) {
+        match self {
+            AnyPrf::Native(p) => p.absorb_lanes(contexts, rows, |s| out.push(AnyState::Native(s))),
+            _ => {
+                let width = contexts.len().checked_div(rows).unwrap_or(0);
+                for r in 0..rows {
+                    out.push(self.absorb(&contexts[r * width..(r + 1) * width]));
+                }
+            }
+        }
+    }
+
+    fn pair_words(&self, states: &[AnyState], tokens: &[u32], out: &mut [u64]) {
+        match self {
+            AnyPrf::Native(p) if states.iter().all(|s| matches!(s, AnyState::Native(_))) => p
+                .pair_words_lanes(
+                    |i| match states[i] {
+                        AnyState::Native(s) => s,
+                        _ => [0; 16],
+                    },
+                    &tokens[..tokens.len().min(states.len())],
+                    out,
+                ),
+            _ => {
+                for ((o, s), &t) in out.iter_mut().zip(states).zip(tokens) {
+                    *o = self.word(s, t);
+                }
+            }
+        }
+    }
+
     #[inline]
     fn keyed_input(&self, state: &AnyState, token: u32) -> Option<(u64, u32)> {
         match (self, state) {

@@ -70,6 +70,25 @@ pub trait Prf: Send + Sync {
         None
     }
 
+    /// Absorbs `rows` contexts at once: `contexts` holds them row-major, `contexts.len() / rows`
+    /// ids each; their states are appended to `out` in order. Results must equal
+    /// [`Prf::absorb`] row by row; implementations may override this with a pipelined version
+    /// (the detector scores independent positions in batches).
+    fn absorb_many(&self, contexts: &[u32], rows: usize, out: &mut Vec<Self::State>) {
+        let width = contexts.len().checked_div(rows).unwrap_or(0);
+        for r in 0..rows {
+            out.push(self.absorb(&contexts[r * width..(r + 1) * width]));
+        }
+    }
+
+    /// Words of many (state, token) pairs: `out[i] = word(states[i], tokens[i])`. Results must
+    /// equal [`Prf::word`] element by element; implementations may pipeline.
+    fn pair_words(&self, states: &[Self::State], tokens: &[u32], out: &mut [u64]) {
+        for ((o, s), &t) in out.iter_mut().zip(states).zip(tokens) {
+            *o = self.word(s, t);
+        }
+    }
+
     /// Maps a word to a uniform variate strictly inside (0, 1).
     ///
     /// The default takes the top 52 bits: `((w >> 12) + 0.5) · 2^-52`.

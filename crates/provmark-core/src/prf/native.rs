@@ -64,6 +64,62 @@ impl Aes128Prf {
         }
     }
 
+    /// Absorbs `rows` contexts (row-major) eight at a time through the pipelined block
+    /// encryption, handing each state to `f` in order.
+    pub(crate) fn absorb_lanes(&self, contexts: &[u32], rows: usize, mut f: impl FnMut([u8; 16])) {
+        const LANES: usize = 8;
+        let width = contexts.len().checked_div(rows).unwrap_or(0);
+        let mut blocks = [GenericArray::default(); LANES];
+        let mut r = 0;
+        while r < rows {
+            let n = LANES.min(rows - r);
+            for b in blocks[..n].iter_mut() {
+                *b = GenericArray::from(self.start);
+            }
+            // Same chunking as `absorb`: four ids per block, the last chunk padded with 0xFFFFFFFF.
+            for c in 0..width.div_ceil(4) {
+                for (j, b) in blocks[..n].iter_mut().enumerate() {
+                    let ctx = &contexts[(r + j) * width..(r + j + 1) * width];
+                    for i in 0..4 {
+                        let id = ctx.get(4 * c + i).copied().unwrap_or(u32::MAX);
+                        for (x, d) in b[4 * i..4 * i + 4].iter_mut().zip(id.to_le_bytes()) {
+                            *x ^= d;
+                        }
+                    }
+                }
+                self.cipher.encrypt_blocks(&mut blocks[..n]);
+            }
+            for b in &blocks[..n] {
+                f((*b).into());
+            }
+            r += n;
+        }
+    }
+
+    /// Words of (state, token) pairs eight at a time; `state(i)` gives the i-th state.
+    pub(crate) fn pair_words_lanes(
+        &self,
+        state: impl Fn(usize) -> [u8; 16],
+        tokens: &[u32],
+        out: &mut [u64],
+    ) {
+        const LANES: usize = 8;
+        let mut blocks = [GenericArray::default(); LANES];
+        let n_all = tokens.len().min(out.len());
+        let mut r = 0;
+        while r < n_all {
+            let n = LANES.min(n_all - r);
+            for (j, b) in blocks[..n].iter_mut().enumerate() {
+                *b = Self::token_block(&state(r + j), tokens[r + j]);
+            }
+            self.cipher.encrypt_blocks(&mut blocks[..n]);
+            for (o, b) in out[r..r + n].iter_mut().zip(&blocks[..n]) {
+                *o = u64::from_le_bytes(b[..8].try_into().expect("16-byte block"));
+            }
+            r += n;
+        }
+    }
+
     /// The context width this PRF was built for.
     pub fn width(&self) -> usize {
         self.width
@@ -127,6 +183,18 @@ impl Prf for Aes128Prf {
         let mut b = Self::token_block(state, token);
         self.cipher.encrypt_block(&mut b);
         u64::from_le_bytes(b[..8].try_into().expect("16-byte block"))
+    }
+
+    fn absorb_many(&self, contexts: &[u32], rows: usize, out: &mut Vec<[u8; 16]>) {
+        self.absorb_lanes(contexts, rows, |s| out.push(s));
+    }
+
+    fn pair_words(&self, states: &[[u8; 16]], tokens: &[u32], out: &mut [u64]) {
+        self.pair_words_lanes(
+            |i| states[i],
+            &tokens[..tokens.len().min(states.len())],
+            out,
+        );
     }
 
     fn words(&self, state: &[u8; 16], tokens: &[u32], out: &mut [u64]) {
