@@ -51,6 +51,8 @@ pub struct PairEntry {
     pub score: f64,
 }
 
+/// Entries of the recent-fingerprint cache (512 KiB: stays in L2).
+const RECENT: usize = 1 << 16;
 /// Bytes of one pair in a run file (without ids).
 const ENTRY_BYTES: usize = 24;
 /// Bytes of one pair in memory (without ids).
@@ -68,6 +70,9 @@ struct Slot {
 /// sorting, spilling sorted runs to disk.
 #[derive(Debug)]
 pub struct PairTable {
+    /// Direct-mapped cache of recently appended fingerprints: a repeat found here is already
+    /// held (in the buffer or in a run, with a smaller ordinal) and is not appended again.
+    recent: Vec<u64>,
     slots: Vec<Slot>,
     ids: Vec<u32>,
     stride: usize,
@@ -91,6 +96,7 @@ impl PairTable {
             usize::MAX
         };
         PairTable {
+            recent: vec![0; RECENT],
             slots: Vec::new(),
             ids: Vec::new(),
             stride,
@@ -126,6 +132,14 @@ impl PairTable {
     /// table was made with a non-zero stride.
     #[inline]
     pub fn insert(&mut self, fp: u64, ord: u64, score: f64, ids: &[u32]) -> Result<()> {
+        // `| 1` keeps the empty value 0 from matching; the comparison then covers 63 bits, so
+        // like a fingerprint collision a false match can only drop a pair, never add one.
+        let tag = fp | 1;
+        let r = &mut self.recent[(fp >> 7) as usize & (RECENT - 1)];
+        if *r == tag {
+            return Ok(());
+        }
+        *r = tag;
         if self.slots.len() >= self.max_entries {
             self.compact()?;
         }

@@ -565,7 +565,6 @@ pub(crate) fn run_pass(
         let digests = digests?;
         collector.finish_records()?;
         progress.merging.store(true, Ordering::Relaxed);
-        let t_merge = std::time::Instant::now();
         let merged = merge(
             keys,
             tables,
@@ -574,9 +573,6 @@ pub(crate) fn run_pass(
             settings.curve_bins,
             threads,
         )?;
-        if std::env::var_os("PROVMARK_SCAN_TIMING").is_some() {
-            eprintln!("merge {:?}", t_merge.elapsed());
-        }
         progress.merging.store(false, Ordering::Relaxed);
         Ok(collector.into_result(digests, merged))
     })
