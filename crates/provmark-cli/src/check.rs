@@ -283,13 +283,18 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
     }
 
     // Token ids, and byte offsets when we tokenized ourselves.
-    let tokenizer = match Tokenizer::for_profile(&profile.tokenizer, a.tokenizer.as_deref()) {
-        Ok(t) => Some(t),
-        Err(e) if a.token_ids.is_some() => {
+    // Token ids scored with special tokens and no prompt need no tokenizer (served-id logs).
+    let needs_tokenizer = a.token_ids.is_none() || a.prompt.is_some() || !a.score_special;
+    let tokenizer = match needs_tokenizer
+        .then(|| Tokenizer::for_profile(&profile.tokenizer, a.tokenizer.as_deref()))
+    {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) if a.token_ids.is_some() => {
             eprintln!("provmark: warning: {e}; special tokens will not be skipped");
             None
         }
-        Err(e) => return Err(e).context("cannot load the profile's tokenizer"),
+        Some(Err(e)) => return Err(e).context("cannot load the profile's tokenizer"),
     };
     let (ids, offsets): (Vec<u32>, Option<Vec<(usize, usize)>>) = if let Some(f) = &a.token_ids {
         let text = to_text(

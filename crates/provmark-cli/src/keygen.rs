@@ -100,11 +100,19 @@ enum SbwSchemeArg {
 
 /// Runs `keygen`: prints the key id, never the secret (nor an imported key).
 pub fn run(a: KeygenArgs) -> anyhow::Result<ExitCode> {
-    let tokenizer = provmark_tokenize::Tokenizer::from_arg(&a.tokenizer)
-        .with_context(|| format!("cannot load tokenizer `{}`", a.tokenizer))?;
+    // A bundled encoding is named, not loaded (nothing to hash); a tokenizer.json is loaded for
+    // its SHA-256 and vocabulary size.
+    let spec = match a.tokenizer.as_str() {
+        "o200k_base" | "cl100k_base" => provmark_core::TokenizerSpec::Tiktoken {
+            encoding: a.tokenizer.clone(),
+        },
+        _ => provmark_tokenize::Tokenizer::from_arg(&a.tokenizer)
+            .with_context(|| format!("cannot load tokenizer `{}`", a.tokenizer))?
+            .spec(),
+    };
     let profile = match a.import {
-        None => native(&a, tokenizer.spec())?,
-        Some(kind) => import(&a, kind, tokenizer.spec())?,
+        None => native(&a, spec)?,
+        Some(kind) => import(&a, kind, spec)?,
     };
     profile.save_new(&a.out)?;
     println!("{}", profile.key_id());

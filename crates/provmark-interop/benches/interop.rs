@@ -7,7 +7,8 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use provmark_core::prf::{
-    Aes128Prf, AnyPrf, Prf, SbwPrf, SbwVariant, SynthIdPrf, VllmPhiloxPrf, SYNTHID_DEFAULT_KEYS,
+    Aes128Prf, AnyPrf, Prf, SbwPrf, SbwVariant, SynthIdPrf, VllmDualKeyPrf, VllmPhiloxPrf,
+    SYNTHID_DEFAULT_KEYS,
 };
 use provmark_core::{Scheme, SecretKey, Watermark};
 use provmark_detect::{score_ids_with, ContextPolicy, Dedup, Options, PairFingerprinter, Scratch};
@@ -53,6 +54,33 @@ fn scoring(c: &mut Criterion) {
         (
             "vllm-gumbel",
             Watermark::new(AnyPrf::Vllm(VllmPhiloxPrf::new(42, h)), Scheme::Gumbel, h).unwrap(),
+        ),
+        (
+            "native-green",
+            Watermark::new(
+                AnyPrf::Native(Aes128Prf::new(&SecretKey::from_bytes([7; 32]), h)),
+                Scheme::DEFAULT_GREEN,
+                h,
+            )
+            .unwrap(),
+        ),
+        (
+            "vllm-dual-key",
+            Watermark::new(
+                AnyPrf::VllmDualKey(VllmDualKeyPrf::new(42, h)),
+                Scheme::DualKeyGumbel { alpha: 0.1 },
+                h,
+            )
+            .unwrap(),
+        ),
+        (
+            "synthid-30-layers",
+            Watermark::new(
+                AnyPrf::SynthId(SynthIdPrf::new(&SYNTHID_DEFAULT_KEYS, h).unwrap()),
+                Scheme::Tournament { layers: 30 },
+                h,
+            )
+            .unwrap(),
         ),
         (
             "vllm-sbw-selfhash",
