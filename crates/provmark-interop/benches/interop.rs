@@ -129,6 +129,17 @@ fn scoring(c: &mut Criterion) {
     }
     g.finish();
 
+    // The exact dual-key tail alone (included in score_ids above): its cost grows like
+    // n·(1−α)/α mixture terms, so at n = 100k it dominates the dual-key scoring time.
+    let mut g = c.benchmark_group("dual_key_tail");
+    g.sample_size(10);
+    for n in [1_000u64, 100_000] {
+        g.bench_with_input(BenchmarkId::new("dual_key_upper", n), &n, |b, &n| {
+            b.iter(|| provmark_interop::exact::dual_key_upper(black_box(n as f64 * 1.02), n, 0.1))
+        });
+    }
+    g.finish();
+
     let prf = SynthIdPrf::new(&SYNTHID_DEFAULT_KEYS, 4).unwrap();
     let mut g = c.benchmark_group("synthid");
     g.throughput(Throughput::Elements(ids.len() as u64));
