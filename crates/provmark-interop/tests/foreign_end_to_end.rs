@@ -190,6 +190,30 @@ fn vllm_dual_key_profile_detects_generated_text() {
     let clean = test(&clean_text(22));
     eprintln!("dual-key: watermarked p = {marked:e}, clean p = {clean:.3}");
     assert!(marked < 1e-6 && clean > 1e-3);
+
+    // provmark's detector with the profile's defaults (pair dedup, vLLM's padding) computes the
+    // same statistic, as `{"kind":"dual_key_gamma",…}` with the exact tail.
+    for ids in [vllm_generate(&gen, 21), clean_text(22)] {
+        let ev = score_ids(&wm, &ids, &Options::for_profile(&profile)).unwrap();
+        let provmark_detect::Statistic::DualKeyGamma { sum, count, alpha } = ev.statistic else {
+            panic!("expected the dual-key statistic, got {:?}", ev.statistic)
+        };
+        assert_eq!(alpha, 0.1);
+        assert_eq!(count, ev.scored_tokens);
+        assert_eq!(count as usize, ids.len(), "all 200 pairs distinct here");
+        assert_eq!(ev.log10_p, dual_key_upper(sum, count, 0.1).log10_p);
+        let manual = test(&ids);
+        if manual > 0.0 {
+            assert!((ev.p_value() / manual - 1.0).abs() < 1e-9);
+        } else {
+            assert!(ev.log10_p < -300.0);
+        }
+        let json = serde_json::to_string(&ev.statistic).unwrap();
+        assert!(
+            json.starts_with(r#"{"kind":"dual_key_gamma","sum":"#),
+            "{json}"
+        );
+    }
 }
 
 #[test]
