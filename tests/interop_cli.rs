@@ -407,6 +407,20 @@ fn end_to_end(f: Foreign, seed: u64) {
 
     // scan: a watermarked corpus is detected, a clean one is not; the report verifies.
     write_corpus(Path::new(&p("marked.jsonl")), &words, f, true, seed + 1);
+    let o = run(
+        &[
+            "scan",
+            &p("marked.jsonl"),
+            "--profile",
+            &profile,
+            "--account",
+            "alice",
+            "--quiet",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("no per-account keys"), "{}", text(&o));
     write_corpus(Path::new(&p("clean.jsonl")), &words, f, false, seed + 2);
     for (corpus, want) in [("marked", 0), ("clean", 1)] {
         let out = p(&format!("{corpus}.report.json"));
