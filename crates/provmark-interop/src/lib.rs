@@ -11,8 +11,8 @@
 //!   p-values, reproduced to reference precision;
 //! * [`synthid`] — the tournament reweighting, the stateful logits processor, detection masks
 //!   and the mean / weighted-mean scores;
-//! * [`exact`] — exact null tails of foreign statistics provmark's native tails do not cover
-//!   (vLLM's dual-key weighted sum);
+//! * `exact` (feature `detect`, on by default) — the exact null tail of vLLM's dual-key
+//!   weighted sum, re-exported from `provmark_detect::tail`;
 //! * [`import`] — profiles from imported keys with the references' defaults;
 //! * [`keys`] — parsing imported keys (vLLM's integer, SynthID's key list) without ever echoing
 //!   them;
@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "detect")]
 pub mod exact;
 pub mod import;
 pub mod keys;
