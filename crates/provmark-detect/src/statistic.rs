@@ -2,6 +2,9 @@
 //!
 //! * Green list: `k` green of `n` scored tokens; under H0 `k ~ Binomial(n, γ)`.
 //! * Gumbel: `S = Σ −ln(1 − u)` over `n` scored tokens; under H0 `S ~ Gamma(n, 1)`.
+//! * Tournament (SynthID-Text): `Σ g` over `n` scored tokens × `L` layers, compared with
+//!   Binomial(n·L, ½) (exact only if the layers' g-values are independent).
+//! * vLLM dual-key Gumbel: `S = Σ (1−α)·E_A + α·E_B`; exact tail [`tail::dual_key_upper`].
 //!
 //! [`Statistic`] serialises to exactly the JSON that `check` and `scan` print, so anyone can
 //! recompute the p-value from the report. [`Accumulator`] collects per-token scores and merges
