@@ -460,8 +460,9 @@ fn run<P: Prf, const KEEP: bool>(
             // vLLM's dual-key score: key A's word in the low half, key B's in the high half.
             let mut s = 0u128;
             let mut consume = |i: u32, w: u64| {
-                let ea = -(-prf.uniform(w & 0xFFFF_FFFF)).ln_1p();
-                let eb = -(-prf.uniform(w >> 32)).ln_1p();
+                // `ln(1 − u)` as in the Gumbel arm (1 − u is exact on vLLM's 24-bit grid).
+                let ea = -(1.0 - prf.uniform(w & 0xFFFF_FFFF)).ln();
+                let eb = -(1.0 - prf.uniform(w >> 32)).ln();
                 let score = ea * (1.0 - alpha) + eb * alpha;
                 s += u128::from(gumbel_fixed(score));
                 n += 1;
