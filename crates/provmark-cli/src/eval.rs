@@ -184,12 +184,13 @@ fn tables(a: TablesArgs) -> anyhow::Result<ExitCode> {
         Budget::full()
     };
     let start = std::time::Instant::now();
-    let t = run_all(&budget, &mut |name| {
+    let mut t = run_all(&budget, &mut |name| {
         eprintln!(
             "provmark eval: {name} ({:.0} s)",
             start.elapsed().as_secs_f64()
         );
     })?;
+    t.wall_seconds = Some(start.elapsed().as_secs_f64());
     let command = format!(
         "provmark eval tables{}",
         if a.quick { " --quick" } else { "" }

@@ -34,6 +34,11 @@ fn main() {
                     out,
                     provmark_eval::report::markdown(&t, "provmark eval tables"),
                 );
+                let mut v = serde_json::to_value(&t).unwrap_or_default();
+                v["goals"] =
+                    serde_json::to_value(provmark_eval::report::goals(&t)).unwrap_or_default();
+                let json = serde_json::to_string_pretty(&v).unwrap_or_default() + "\n";
+                let _ = std::fs::write(format!("{out}.json"), json);
             }
             Err(e) => eprintln!("render: {e}"),
         }
@@ -49,7 +54,7 @@ fn main() {
         .cloned()
         .unwrap_or_else(|| "/tmp/eval.md".into());
     let t0 = std::time::Instant::now();
-    let t = match run_all(&b, &mut |n| {
+    let mut t = match run_all(&b, &mut |n| {
         eprintln!("{n} at {:.1}s", t0.elapsed().as_secs_f64())
     }) {
         Ok(t) => t,
@@ -59,6 +64,7 @@ fn main() {
         }
     };
     eprintln!("done at {:.1}s", t0.elapsed().as_secs_f64());
+    t.wall_seconds = Some(t0.elapsed().as_secs_f64());
     let cmd = "provmark eval tables";
     let _ = std::fs::write(&out, provmark_eval::report::markdown(&t, cmd));
     let mut v = serde_json::to_value(&t).unwrap_or_default();

@@ -86,15 +86,28 @@ pub fn goals(t: &Tables) -> Vec<Goal> {
         .collect();
     let controls: Vec<f64> = t.distillation.iter().map(|r| r.control_log10_p).collect();
     let min_control = controls.iter().copied().fold(0.0f64, f64::min);
+    // Strongest evidence reached with at most 100,000 scored pairs: any curve point within that
+    // budget, or the first-100k-scored figure.
+    let within = |r: &crate::tables::DistillRow| -> Option<(u64, f64)> {
+        r.curve
+            .iter()
+            .filter(|c| c.1 <= 100_000)
+            .map(|c| (c.1, c.2))
+            .chain(r.log10_p_at_100k_scored.map(|x| (100_000, x)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    };
     let m = d5
         .iter()
         .map(|r| {
             format!(
-                "filter {}: log10 p = {} at 100k scored (control {})",
+                "filter {}: {} (control over its full scan: log10 p = {} on {} scored)",
                 if r.filter { "on" } else { "off" },
-                r.log10_p_at_100k_scored
-                    .map_or("n/a (fewer scored)".into(), lp),
-                r.control_log10_p_at_100k_scored.map_or("n/a".into(), lp)
+                within(r).map_or("no point within 100k scored".into(), |(n, x)| format!(
+                    "log10 p = {} at {n} scored",
+                    lp(x)
+                )),
+                lp(r.control_log10_p),
+                r.control_scored
             )
         })
         .collect::<Vec<_>>()
@@ -102,14 +115,12 @@ pub fn goals(t: &Tables) -> Vec<Goal> {
     let met5 = d5
         .iter()
         .find(|r| !r.filter)
-        .and_then(|r| r.log10_p_at_100k_scored)
-        .map(|x| x <= -12.0);
-    // The control of the 5% cells must not be significant (p > 0.01); all controls are listed in
-    // table (d) and the smallest over all cells is reported.
+        .and_then(|r| within(r))
+        .map(|(_, x)| x <= -12.0);
     let control_ok = d5.iter().all(|r| r.control_log10_p > -2.0);
     g.push(Goal {
         goal:
-            "5% watermarked fraction → p ≤ 1e-12 within 100k scored tokens, control uniform (h = 2)"
+            "5% watermarked fraction → p ≤ 1e-12 within 100k scored tokens, control uniform (h = 2; judged without the filter)"
                 .into(),
         measured: format!(
             "{m}; smallest control p over all {} cells (independent keys) = 10^{}",
@@ -370,8 +381,11 @@ pub fn markdown(t: &Tables, command: &str) -> String {
         "\n## Reproduce\n\n```\ncargo run --release -p provmark-cli -- eval tables --out docs/EVALUATION.md\n```\n\n\
          `--quick` runs the same tables with far fewer runs (a smoke test; its numbers are not the ones above). One \
          distillation run: `provmark eval distill --fraction 0.05 --student-tokens 300000 --json`. Budget of this run: \
-         `{}`.",
-        serde_json::to_string(&t.budget).unwrap_or_default()
+         `{}`. Wall time of this run: {}.",
+        serde_json::to_string(&t.budget).unwrap_or_default(),
+        t.wall_seconds.map_or("not recorded".to_string(), |w| format!(
+            "{w:.0} s on the 2-core development machine, shared with other builds while it ran"
+        ))
     );
     s
 }

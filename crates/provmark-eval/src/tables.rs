@@ -1001,6 +1001,9 @@ pub struct Tables {
     pub distillation: Vec<DistillRow>,
     /// (e) Attribution.
     pub attribution: Vec<AttrRow>,
+    /// Wall-clock seconds of the run that produced the tables (set by the caller).
+    #[serde(default)]
+    pub wall_seconds: Option<f64>,
 }
 
 /// Computes every table; `progress` is told which table starts.
@@ -1036,5 +1039,6 @@ pub fn run_all(b: &Budget, progress: &mut dyn FnMut(&str)) -> Result<Tables> {
         calibration,
         distillation,
         attribution,
+        wall_seconds: None,
     })
 }
