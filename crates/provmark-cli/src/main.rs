@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod check;
 mod common;
+mod eval;
 mod generate;
 mod keygen;
 mod scan;
@@ -41,6 +42,8 @@ enum Command {
     VerifyReport(verify_report::VerifyReportArgs),
     /// Measure the cost of watermarking on this machine.
     Bench(bench::BenchArgs),
+    /// Simulated distillation and the evaluation tables (a simulation, not a real model).
+    Eval(eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Scan(a) => scan::run(a),
         Command::VerifyReport(a) => verify_report::run(a),
     };
