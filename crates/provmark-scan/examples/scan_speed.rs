@@ -12,7 +12,8 @@
 //! 1. **tokenizer only** — one thread, texts already in memory, `encode_into` over all of them
 //!    (the best of two passes);
 //! 2. **scan** with each thread count — the whole pipeline from the JSONL file on disk (read,
-//!    parse, tokenize, score, dedup, merge, report), as `provmark scan` runs it.
+//!    parse, tokenize, score, dedup, merge, report), as `provmark scan` runs it, each in a fresh
+//!    child process (as the CLI: see `child_scan`).
 //!
 //! Prints one JSON line per measurement with tokens/s, the ratio to tokenizer-only, and the
 //! process CPU seconds used (`/proc/self/stat`), which shows how much of a second core the
@@ -38,6 +39,10 @@ fn cpu_seconds() -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child-scan") {
+        child_scan(&args[1..]);
+        return;
+    }
     if args.len() < 2 {
         eprintln!("usage: scan_speed FILE FIELD [--copies K] [--shuffle] [--threads 1,2] [--memory MiB] [--accounts N]");
         std::process::exit(2);
@@ -136,6 +141,38 @@ fn main() {
             "tokens": tokens, "seconds": best, "cpu_seconds": best_cpu, "tokens_per_s": tok_rate})
     );
 
+    // Each scan runs in a fresh process, as `provmark scan` does: the tokenizer's split regex
+    // has a per-process owner thread with a lock-free cache; a scan in the process that ran the
+    // tokenizer-only pass would find its workers off that fast path (about 0.25 s CPU more here).
+    let exe = std::env::current_exe().unwrap();
+    for &n in &threads {
+        let out = std::process::Command::new(&exe)
+            .arg("--child-scan")
+            .arg(&corpus)
+            .arg(field)
+            .arg(n.to_string())
+            .arg(memory.to_string())
+            .arg(accounts.to_string())
+            .arg(tok_rate.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+/// One scan measurement (in its own process): CORPUS FIELD THREADS MEMORY_MIB ACCOUNTS TOK_RATE.
+fn child_scan(args: &[String]) {
+    let corpus = std::path::PathBuf::from(&args[0]);
+    let field = &args[1];
+    let n: usize = args[2].parse().unwrap();
+    let memory: usize = args[3].parse().unwrap();
+    let accounts: usize = args[4].parse().unwrap();
+    let tok_rate: f64 = args[5].parse().unwrap();
     let profile = Profile::from_secret(
         SecretKey::from_bytes([5; 32]),
         Scheme::DEFAULT_GREEN,
@@ -143,24 +180,22 @@ fn main() {
         TokenizerSpec::default_openai(),
     )
     .unwrap();
-    for &n in &threads {
-        let mut cfg = ScanConfig::new(vec![corpus.clone()]);
-        cfg.field = field.clone();
-        cfg.threads = n;
-        cfg.memory_budget = memory << 20;
-        cfg.accounts = (0..accounts).map(|a| format!("account-{a}")).collect();
-        let c0 = cpu_seconds();
-        let t0 = Instant::now();
-        let r = scan(&profile, &cfg, &Progress::default()).unwrap();
-        let secs = t0.elapsed().as_secs_f64();
-        let cpu = cpu_seconds() - c0;
-        let rate = r.corpus.total_tokens as f64 / secs;
-        println!(
-            "{}",
-            serde_json::json!({"what": "scan", "threads": n, "tokens": r.corpus.total_tokens,
-                "distinct_pairs": r.corpus.scored_tokens, "seconds": secs, "tokens_per_s": rate,
-                "ratio_to_tokenizer_only": rate / tok_rate, "cpu_seconds": cpu,
-                "spilled_runs": r.run.spilled_runs, "log10_p": r.corpus.log10_p})
-        );
-    }
+    let mut cfg = ScanConfig::new(vec![corpus]);
+    cfg.field = field.clone();
+    cfg.threads = n;
+    cfg.memory_budget = memory << 20;
+    cfg.accounts = (0..accounts).map(|a| format!("account-{a}")).collect();
+    let c0 = cpu_seconds();
+    let t0 = Instant::now();
+    let r = scan(&profile, &cfg, &Progress::default()).unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - c0;
+    let rate = r.corpus.total_tokens as f64 / secs;
+    println!(
+        "{}",
+        serde_json::json!({"what": "scan", "threads": n, "tokens": r.corpus.total_tokens,
+            "distinct_pairs": r.corpus.scored_tokens, "seconds": secs, "tokens_per_s": rate,
+            "ratio_to_tokenizer_only": rate / tok_rate, "cpu_seconds": cpu,
+            "spilled_runs": r.run.spilled_runs, "log10_p": r.corpus.log10_p})
+    );
 }
