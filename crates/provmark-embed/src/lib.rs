@@ -33,6 +33,29 @@ pub use embedder::{Choice, Embedder};
 pub use error::{EmbedError, Result};
 pub use sequence::SequenceState;
 
+/// vLLM-compatible generation, re-exported from `provmark_interop::vllm`: a Rust serving engine
+/// that watermarks with [`vllm::VllmWatermarker`] (Gumbel-max, dual-key Gumbel, SBW bias, with
+/// vLLM's `philox4x32-10-v1` PRF, float32 selection and repeated-context rule) emits tokens that
+/// vLLM's own detector detects — token-exact on vLLM's 18 published goldens (tests in
+/// `provmark-interop`) — and that `provmark check`/`scan` detect with a profile from
+/// `provmark keygen --import vllm`.
+///
+/// ```
+/// use provmark_embed::vllm::{Route, VllmAlgorithm, VllmConfig, VllmWatermarker};
+/// let wm = VllmWatermarker::new(42, &VllmConfig::new(VllmAlgorithm::Gumbel)).unwrap();
+/// let mut req = wm.request(&[11, 12, 13, 14]);
+/// let logits: Vec<f32> = (0..1000).map(|i| (i % 7) as f32 * 0.5).collect();
+/// // `None` on steps vLLM leaves unwatermarked (a repeated context): sample normally there.
+/// if let Some(token) = wm.select(&req, &logits, Route::A).unwrap() {
+///     req.push(token);
+/// }
+/// ```
+pub use provmark_interop::vllm;
+
+/// SynthID-Text's reference logits processor (tournament reweighting, context-repetition
+/// skip), re-exported from `provmark_interop::synthid`; see [`synthid::SynthIdProcessor`].
+pub use provmark_interop::synthid;
+
 #[cfg(test)]
 mod tests {
     use super::*;
