@@ -523,6 +523,15 @@ fn print_human(r: &CheckReport, profile: &Profile) {
         r.tokenizer
     );
     match r.statistic {
+        Statistic::Binomial {
+            successes,
+            trials,
+            gamma,
+        } if matches!(profile.scheme, provmark_core::Scheme::Tournament { .. }) => println!(
+            "  key: {successes} g-values of 1 among {trials} (n-gram, layer) pairs (expected {:.1} if unwatermarked); {}",
+            trials as f64 * gamma,
+            fmt_p(r.master_p_value, r.master_log10_p)
+        ),
         Statistic::Binomial { successes, trials, gamma } => println!(
             "  master key: {successes} green of {trials} scored tokens (expected {:.1} if unwatermarked); {}",
             trials as f64 * gamma,
