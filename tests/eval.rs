@@ -33,13 +33,40 @@ fn small(fraction: f64) -> DistillConfig {
 fn heavily_distilled_student_is_caught_and_control_is_not() {
     let w = world();
     let out = run_distill(&w, &small(0.25)).unwrap();
-    assert!(out.suspect.scored_tokens > 5_000, "{}", out.suspect.scored_tokens);
-    assert!(out.suspect.log10_p < -6.0, "suspect log10 p {}", out.suspect.log10_p);
+    assert!(
+        out.suspect.scored_tokens > 5_000,
+        "{}",
+        out.suspect.scored_tokens
+    );
+    assert!(
+        out.suspect.log10_p < -6.0,
+        "suspect log10 p {}",
+        out.suspect.log10_p
+    );
     // The control student never saw a watermarked token: its p-value is a uniform draw.
-    assert!(out.control.log10_p > -3.0, "control log10 p {}", out.control.log10_p);
-    assert!(out.teacher_mean_score > 0.4, "teacher green share {}", out.teacher_mean_score);
+    assert!(
+        out.control.log10_p > -3.0,
+        "control log10 p {}",
+        out.control.log10_p
+    );
+    assert!(
+        out.teacher_mean_score > 0.4,
+        "teacher green share {}",
+        out.teacher_mean_score
+    );
     let j = out.summary_json();
-    for k in ["p_value", "log10_p", "scored_tokens", "control_p_value", "fraction", "student_tokens", "scheme", "context_width", "filter", "seed"] {
+    for k in [
+        "p_value",
+        "log10_p",
+        "scored_tokens",
+        "control_p_value",
+        "fraction",
+        "student_tokens",
+        "scheme",
+        "context_width",
+        "filter",
+        "seed",
+    ] {
         assert!(j.get(k).is_some(), "missing {k}");
     }
 }
@@ -73,12 +100,30 @@ fn cross_tokenizer_student_is_caught() {
 fn bad_parameters_are_errors() {
     let w = world();
     for c in [
-        DistillConfig { fraction: 1.5, ..small(0.1) },
-        DistillConfig { context_width: 0, ..small(0.1) },
-        DistillConfig { context_width: 9, ..small(0.1) },
-        DistillConfig { temperature: 0.0, ..small(0.1) },
-        DistillConfig { student_tokens: 0, ..small(0.1) },
-        DistillConfig { student_context: 0, ..small(0.1) },
+        DistillConfig {
+            fraction: 1.5,
+            ..small(0.1)
+        },
+        DistillConfig {
+            context_width: 0,
+            ..small(0.1)
+        },
+        DistillConfig {
+            context_width: 9,
+            ..small(0.1)
+        },
+        DistillConfig {
+            temperature: 0.0,
+            ..small(0.1)
+        },
+        DistillConfig {
+            student_tokens: 0,
+            ..small(0.1)
+        },
+        DistillConfig {
+            student_context: 0,
+            ..small(0.1)
+        },
     ] {
         assert!(run_distill(&w, &c).is_err(), "{c:?}");
     }
@@ -106,7 +151,12 @@ fn pooled_scan_agrees_with_the_detector_on_one_record() {
         let ours = scan(&wm, &resp, None, &[]);
         let theirs = score_ids(&wm, &resp[0], &Options::for_profile(&p)).unwrap();
         assert_eq!(ours.scored_tokens, theirs.scored_tokens);
-        assert!((ours.log10_p - theirs.log10_p).abs() < 1e-9 * (1.0 + theirs.log10_p.abs()), "{} vs {}", ours.log10_p, theirs.log10_p);
+        assert!(
+            (ours.log10_p - theirs.log10_p).abs() < 1e-9 * (1.0 + theirs.log10_p.abs()),
+            "{} vs {}",
+            ours.log10_p,
+            theirs.log10_p
+        );
         assert!(ours.log10_p < -6.0);
     }
 }
@@ -134,9 +184,15 @@ fn attacks_have_the_documented_sizes() {
     assert_eq!(Attack::Insert(0.1).apply(&wm, &clean, &mut rng).len(), 220);
     assert_eq!(Attack::Delete(0.3).apply(&wm, &clean, &mut rng).len(), 140);
     let mix = Attack::MixClean(0.25).apply(&wm, &clean, &mut rng);
-    assert_eq!((mix.len(), mix.iter().filter(|&&t| t >= 1000).count()), (200, 50));
+    assert_eq!(
+        (mix.len(), mix.iter().filter(|&&t| t >= 1000).count()),
+        (200, 50)
+    );
     let emb = Attack::Embed(0.1).apply(&wm, &clean, &mut rng);
-    assert_eq!((emb.len(), emb.iter().filter(|&&t| t < 200).count()), (2000, 200));
+    assert_eq!(
+        (emb.len(), emb.iter().filter(|&&t| t < 200).count()),
+        (2000, 200)
+    );
 }
 
 #[test]
@@ -157,11 +213,24 @@ fn attribution_names_the_source_account() {
     let src = 13;
     let wms = [p.watermark(Some(&names[src]))];
     let corpora = provmark_eval::distill::Corpora::build(&w, &c, &wms);
-    let out = provmark_eval::distill::student_outputs(&w, None, &corpora.suspect_mix(), 2, 20_000, 200, 3).unwrap();
+    let out = provmark_eval::distill::student_outputs(
+        &w,
+        None,
+        &corpora.suspect_mix(),
+        2,
+        20_000,
+        200,
+        3,
+    )
+    .unwrap();
     let pairs = select_pairs(&out, 2, None, &[]);
     let ranked = rank_accounts(names.len(), |i| p.watermark(Some(&names[i])), &pairs);
     assert_eq!(ranked[0].index, src);
-    assert!(ranked[0].adjusted.log10_p < -6.0, "{}", ranked[0].adjusted.log10_p);
+    assert!(
+        ranked[0].adjusted.log10_p < -6.0,
+        "{}",
+        ranked[0].adjusted.log10_p
+    );
     // The master key did not watermark this data: its test is null.
     assert!(scan(&p.watermark(None), &out, None, &[]).log10_p > -3.0);
 }
@@ -169,10 +238,26 @@ fn attribution_names_the_source_account() {
 #[test]
 fn cli_distill_prints_one_json_object() {
     let out = Command::new(env!("CARGO_BIN_EXE_provmark"))
-        .args(["eval", "distill", "--fraction", "0.25", "--student-tokens", "10000", "--train-tokens", "40000", "--seed", "5", "--json"])
+        .args([
+            "eval",
+            "distill",
+            "--fraction",
+            "0.25",
+            "--student-tokens",
+            "10000",
+            "--train-tokens",
+            "40000",
+            "--seed",
+            "5",
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for k in ["p_value", "log10_p", "scored_tokens", "control_p_value"] {
         assert!(v.get(k).is_some(), "missing {k}");
