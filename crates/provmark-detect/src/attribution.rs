@@ -131,6 +131,12 @@ pub fn attribute_selection<S: AsRef<str> + Sync>(
     keep_positions: bool,
 ) -> Result<Attribution> {
     let accounts = check_accounts(accounts)?;
+    if !profile.supports_accounts() {
+        return Err(DetectError::param(
+            "accounts",
+            "this profile (an imported key) has no per-account keys",
+        ));
+    }
     let master = score_selection(&profile.watermark(None), ids, sel, keep_positions)?;
     let n = accounts.len() as u64;
     let results: Vec<Result<AccountEvidence>> = accounts

@@ -967,9 +967,23 @@ pub(crate) fn build_filter(
 pub(crate) fn account_watermarks(
     profile: &Profile,
     accounts: &[String],
-) -> Vec<(String, Watermark<AnyPrf>)> {
+) -> Result<Vec<(String, Watermark<AnyPrf>)>, ScanError> {
+    if !accounts.is_empty() && !profile.supports_accounts() {
+        return Err(ScanError::Config {
+            name: "accounts",
+            reason: "this profile (an imported key) has no per-account keys".into(),
+        });
+    }
     accounts
         .iter()
-        .map(|a| (a.clone(), profile.watermark(Some(a))))
+        .map(|a| {
+            profile
+                .try_watermark(Some(a))
+                .map(|w| (a.clone(), w))
+                .map_err(|e| ScanError::Config {
+                    name: "accounts",
+                    reason: e.to_string(),
+                })
+        })
         .collect()
 }

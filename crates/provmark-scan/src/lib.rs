@@ -234,7 +234,7 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
     let keys = Keys {
         tokenizer: &tokenizer,
         master: profile.watermark(None),
-        accounts: engine::account_watermarks(profile, &cfg.accounts),
+        accounts: engine::account_watermarks(profile, &cfg.accounts)?,
         fingerprinter,
         filter,
     };
