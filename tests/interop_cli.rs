@@ -56,7 +56,9 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
         });
     let mut child = c.spawn().expect("run provmark");
     if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        // The binary may exit before reading everything (e.g. it rejects the input early): a
+        // broken pipe here is not a test failure; its exit status and output are checked.
+        let _ = child.stdin.take().unwrap().write_all(s.as_bytes());
     }
     child.wait_with_output().unwrap()
 }
