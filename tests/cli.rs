@@ -438,3 +438,36 @@ fn bench_serving_json() {
         assert!(v[f].as_f64().unwrap() > 0.0);
     }
 }
+
+#[test]
+fn readme_main_job_scans_the_demo_into_a_new_output_folder() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/demo");
+    let d = tmp("readme");
+    let out = d.join("out/nested");
+    let o = run(
+        bin()
+            .arg("scan")
+            .arg(root.join("suspect.jsonl"))
+            .arg("--control")
+            .arg(root.join("control.jsonl"))
+            .arg("--profile")
+            .arg(root.join("PUBLIC-DEMO-KEY.profile.json"))
+            .arg("--out")
+            .arg(out.join("report.json"))
+            .arg("--html")
+            .arg(out.join("report.html"))
+            .arg("--quiet"),
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(v["corpus"]["verdict"], "watermarked");
+    assert!(v["corpus"]["log10_p"].as_f64().unwrap() < -12.0);
+    assert!(
+        v["control"]["p_value"].as_f64().unwrap() > 1e-3,
+        "{}",
+        v["control"]
+    );
+    assert!(out.join("report.html").exists());
+}

@@ -127,6 +127,13 @@ fn progress_thread(progress: Arc<Progress>, done: Arc<AtomicBool>) -> std::threa
 /// Runs `scan`: exit 0 when the corpus carries the watermark at alpha (the master key, or with
 /// accounts the strongest key after a Bonferroni correction over all keys tested), 1 when not.
 pub fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
+    // Output folders are created as needed (before the scan, so a bad path fails at once).
+    for p in [&a.out, &a.html, &a.records].into_iter().flatten() {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create folder {}", dir.display()))?;
+        }
+    }
     let profile = crate::common::load_profile(&a.profile)?;
     let accounts = read_accounts(&a)?;
     if !accounts.is_empty() && !profile.supports_accounts() {
