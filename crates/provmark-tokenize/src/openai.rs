@@ -5,6 +5,7 @@
 //! special regex does), the pieces between are encoded ordinarily and the special id is emitted
 //! for each occurrence. Special ids and texts are tiktoken's (`tiktoken_ext/openai_public.py`).
 
+use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::LazyLock;
@@ -50,6 +51,45 @@ fn pack(bytes: &[u8]) -> Option<u128> {
     k[..bytes.len()].copy_from_slice(bytes);
     k[15] = bytes.len() as u8;
     Some(u128::from_le_bytes(k))
+}
+
+/// Most pieces a thread's miss cache holds before it starts over.
+const MISS_CACHE_ENTRIES: usize = 1 << 15;
+
+/// Per-thread memo of the BPE encoding of pieces that are not one token (at most [`PACK_MAX`]
+/// bytes). Natural text repeats its multi-token words constantly; encoding one again costs a
+/// hash lookup instead of a run of the backtracking encoder (and its two allocations). A piece's
+/// encoding is a pure function of its bytes, so the memo cannot change any id (the equivalence
+/// tests in `tests/equivalence.rs` run through it).
+#[derive(Default)]
+struct MissCache {
+    /// Packed piece → (start, len) in `ids`.
+    map: FxHashMap<u128, (u32, u32)>,
+    ids: Vec<u32>,
+}
+
+impl MissCache {
+    #[inline]
+    fn encode(&mut self, tok: &bpe_openai::Tokenizer, key: u128, piece: &[u8], out: &mut Vec<u32>) {
+        if let Some(&(start, len)) = self.map.get(&key) {
+            out.extend_from_slice(&self.ids[start as usize..(start + len) as usize]);
+            return;
+        }
+        if self.map.len() >= MISS_CACHE_ENTRIES {
+            self.map.clear();
+            self.ids.clear();
+        }
+        let start = self.ids.len();
+        self.ids.extend(tok.bpe.encode_via_backtracking(piece));
+        out.extend_from_slice(&self.ids[start..]);
+        self.map
+            .insert(key, (start as u32, (self.ids.len() - start) as u32));
+    }
+}
+
+thread_local! {
+    /// One miss cache per bundled encoding (index [`OpenAi::slot`]) and thread.
+    static MISS_CACHES: RefCell<[MissCache; 2]> = RefCell::default();
 }
 
 static O200K_PIECES: LazyLock<PieceMap> = LazyLock::new(|| piece_map(bpe_openai::o200k_base()));
@@ -159,16 +199,32 @@ impl OpenAi {
         None
     }
 
+    /// Which of the thread's miss caches this encoding uses.
+    fn slot(&self) -> usize {
+        usize::from(self.name != "o200k_base")
+    }
+
     /// Encodes text that contains no special token.
     fn encode_ordinary_into(&self, text: &str, out: &mut Vec<u32>) {
-        let pieces = self.pieces(text.len());
-        for piece in self.tok.split(text) {
-            let piece = piece.as_bytes();
-            match pieces.and_then(|m| pack(piece).and_then(|k| m.get(&k))) {
-                Some(&id) => out.push(id),
-                None => out.extend(self.tok.bpe.encode_via_backtracking(piece)),
+        let Some(pieces) = self.pieces(text.len()) else {
+            for piece in self.tok.split(text) {
+                out.extend(self.tok.bpe.encode_via_backtracking(piece.as_bytes()));
             }
-        }
+            return;
+        };
+        MISS_CACHES.with_borrow_mut(|caches| {
+            let cache = &mut caches[self.slot()];
+            for piece in self.tok.split(text) {
+                let piece = piece.as_bytes();
+                match pack(piece) {
+                    Some(k) => match pieces.get(&k) {
+                        Some(&id) => out.push(id),
+                        None => cache.encode(self.tok, k, piece, out),
+                    },
+                    None => out.extend(self.tok.bpe.encode_via_backtracking(piece)),
+                }
+            }
+        });
     }
 
     pub(crate) fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
