@@ -2,12 +2,13 @@
 //!
 //! Every distinct (context, token) pair's score is a deterministic function of the pair, so the
 //! pooled statistic is a function of the *set* of distinct pairs. A worker appends every pair
-//! it scores (already deduplicated within its record) to a [`PairTable`] — a flat array, no
-//! hash index: appending is sequential and cheap, while a hash set over hundreds of millions
-//! of pairs pays a cache and TLB miss per insert. When the array reaches its share of the
-//! memory budget it is *compacted*: sorted by fingerprint (in-place radix sort) and deduplicated (keeping the
-//! smallest record ordinal). If compaction freed at least half of it, appending continues;
-//! otherwise the sorted array is written to a *run* file and emptied.
+//! it scores (already deduplicated within its record) to a [`PairTable`] — 256 append buckets
+//! picked by the top fingerprint bits, no hash index: appending is sequential and cheap, while a
+//! hash set over hundreds of millions of pairs pays a cache and TLB miss per insert. When the
+//! table reaches its share of the memory budget it is *compacted*: each bucket is sorted by
+//! fingerprint (in-place radix sort, in cache) and deduplicated (keeping the smallest record
+//! ordinal). If compaction freed at least half of it, appending continues; otherwise the
+//! sorted pairs are written to a *run* file and the table is emptied.
 //!
 //! | per pair held | bytes |
 //! |---|---|
@@ -68,19 +69,31 @@ struct Slot {
     ids_at: u32,
 }
 
-/// A worker's distinct pairs: an append buffer bounded by a memory budget, compacted by
-/// sorting, spilling sorted runs to disk.
+/// Bits of the fingerprint that pick a pair's append bucket (the top bits).
+const BUCKET_BITS: u32 = 8;
+/// Append buckets of a [`PairTable`].
+const BUCKETS: usize = 1 << BUCKET_BITS;
+
+/// A worker's distinct pairs: append buckets bounded by a memory budget, compacted by sorting,
+/// spilling sorted runs to disk.
+///
+/// A pair is appended to the bucket of its top [`BUCKET_BITS`] fingerprint bits, so appending
+/// already does the first level of the sort; compaction then sorts each bucket on its own,
+/// which fits in the CPU caches (an in-place radix sort over the whole buffer paid a cache miss
+/// per move at its first level: 45 ns per pair under `perf`, against ≈ 15 ns now).
 #[derive(Debug)]
 pub struct PairTable {
     /// Direct-mapped cache of recently appended fingerprints: a repeat found here is already
     /// held (in the buffer or in a run, with a smaller ordinal) and is not appended again.
     recent: Vec<u64>,
-    slots: Vec<Slot>,
+    buckets: Vec<Vec<Slot>>,
+    /// Pairs held in `buckets`.
+    len: usize,
     ids: Vec<u32>,
     stride: usize,
     max_entries: usize,
-    /// Length of the sorted, deduplicated prefix of `slots`.
-    sorted: usize,
+    /// Whether every bucket is sorted and deduplicated.
+    sorted: bool,
     spill_dir: PathBuf,
     runs: Vec<PathBuf>,
     run_prefix: String,
@@ -99,11 +112,12 @@ impl PairTable {
         };
         PairTable {
             recent: vec![0; RECENT],
-            slots: Vec::new(),
+            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            len: 0,
             ids: Vec::new(),
             stride,
             max_entries: (budget_bytes / per_entry).clamp(1024, cap),
-            sorted: 0,
+            sorted: true,
             spill_dir: spill_dir.to_path_buf(),
             runs: Vec::new(),
             run_prefix: run_prefix.to_string(),
@@ -117,12 +131,12 @@ impl PairTable {
 
     /// Pairs currently in memory (duplicates not yet compacted included).
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.len
     }
 
     /// Whether nothing is held in memory.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.len == 0
     }
 
     /// Run files written so far.
@@ -142,18 +156,8 @@ impl PairTable {
             return Ok(());
         }
         *r = tag;
-        if self.slots.len() >= self.max_entries {
+        if self.len >= self.max_entries {
             self.compact()?;
-        }
-        if self.slots.len() == self.slots.capacity() {
-            // Grow geometrically but never past the budget.
-            let extra = self
-                .slots
-                .capacity()
-                .max(1 << 12)
-                .min(self.max_entries - self.slots.len());
-            self.slots.reserve_exact(extra);
-            self.ids.reserve_exact(extra * self.stride);
         }
         let ids_at = match self.ids.len().checked_div(self.stride) {
             Some(at) => {
@@ -162,63 +166,72 @@ impl PairTable {
             }
             None => 0,
         };
-        self.slots.push(Slot {
+        self.buckets[(fp >> (64 - BUCKET_BITS)) as usize].push(Slot {
             entry: PairEntry { fp, ord, score },
             ids_at,
         });
+        self.len += 1;
+        self.sorted = false;
         Ok(())
     }
 
     /// Sorts and deduplicates the buffer; spills it when that freed less than half.
     fn compact(&mut self) -> Result<()> {
         self.sort_dedup();
-        if self.slots.len() * 2 > self.max_entries {
+        if self.len * 2 > self.max_entries {
             self.spill()?;
         }
         Ok(())
     }
 
-    /// Sorts by (fingerprint, ordinal) and keeps the first of each fingerprint. The ids array
-    /// is rewritten in the new order so that it stays compact.
+    /// Sorts each bucket by (fingerprint, ordinal) and keeps the first of each fingerprint. The
+    /// ids array is rewritten in the new order so that it stays compact.
     fn sort_dedup(&mut self) {
-        if self.sorted == self.slots.len() {
+        if self.sorted {
             return;
         }
-        radix_sort(&mut self.slots, 56);
-        // Keep one slot per fingerprint: the one with the smallest ordinal.
-        let mut w = 0;
-        for r in 0..self.slots.len() {
-            if w > 0 && self.slots[w - 1].entry.fp == self.slots[r].entry.fp {
-                if self.slots[r].entry.ord < self.slots[w - 1].entry.ord {
-                    self.slots[w - 1] = self.slots[r];
+        for bucket in &mut self.buckets {
+            radix_sort(bucket, 56 - BUCKET_BITS);
+            // Keep one slot per fingerprint: the one with the smallest ordinal.
+            let mut w = 0;
+            for r in 0..bucket.len() {
+                if w > 0 && bucket[w - 1].entry.fp == bucket[r].entry.fp {
+                    if bucket[r].entry.ord < bucket[w - 1].entry.ord {
+                        bucket[w - 1] = bucket[r];
+                    }
+                } else {
+                    bucket[w] = bucket[r];
+                    w += 1;
                 }
-            } else {
-                self.slots[w] = self.slots[r];
-                w += 1;
             }
+            bucket.truncate(w);
         }
-        self.slots.truncate(w);
+        self.len = self.buckets.iter().map(Vec::len).sum();
         if self.stride > 0 {
-            let mut ids = Vec::with_capacity(self.slots.len() * self.stride);
-            for (i, s) in self.slots.iter_mut().enumerate() {
+            let mut ids = Vec::with_capacity(self.len * self.stride);
+            for (i, s) in self.buckets.iter_mut().flatten().enumerate() {
                 let at = s.ids_at as usize * self.stride;
                 ids.extend_from_slice(&self.ids[at..at + self.stride]);
                 s.ids_at = i as u32;
             }
             self.ids = ids;
         }
-        self.sorted = self.slots.len();
+        self.sorted = true;
     }
 
     /// Sorted, deduplicated view of the in-memory pairs, consuming them.
     fn take_sorted(&mut self) -> SortedRun {
         self.sort_dedup();
-        // No copy: the sorted slots become the run (a copy would briefly double the memory).
-        let slots = std::mem::take(&mut self.slots);
+        // No copy: the sorted buckets become the run (a copy would briefly double the memory).
+        let buckets = std::mem::replace(
+            &mut self.buckets,
+            (0..BUCKETS).map(|_| Vec::new()).collect(),
+        );
         let ids = std::mem::take(&mut self.ids);
-        self.sorted = 0;
+        self.len = 0;
+        self.sorted = true;
         SortedRun {
-            slots,
+            buckets,
             ids,
             stride: self.stride,
         }
@@ -226,7 +239,7 @@ impl PairTable {
 
     /// Writes the in-memory pairs as a sorted, partitioned run file and empties the table.
     pub fn spill(&mut self) -> Result<()> {
-        if self.slots.is_empty() {
+        if self.is_empty() {
             return Ok(());
         }
         let run = self.take_sorted();
@@ -290,28 +303,37 @@ fn radix_sort(v: &mut [Slot], shift: u32) {
     }
 }
 
-/// Entries sorted by fingerprint, with their ids (stride per entry).
+/// Entries sorted by fingerprint (bucket after bucket), with their ids (stride per entry, in
+/// the same order).
 #[derive(Debug, Default)]
 pub struct SortedRun {
-    slots: Vec<Slot>,
+    /// Sorted buckets by the top [`BUCKET_BITS`] fingerprint bits, in order.
+    buckets: Vec<Vec<Slot>>,
     ids: Vec<u32>,
     stride: usize,
 }
 
+/// Buckets per partition (partitions use fewer top bits than buckets).
+const BUCKETS_PER_PARTITION: usize = BUCKETS / PARTITIONS;
+
 impl SortedRun {
-    fn partition_range(&self, p: usize) -> std::ops::Range<usize> {
-        let lo = self.slots.partition_point(|s| partition_of(s.entry.fp) < p);
-        let hi = self
-            .slots
-            .partition_point(|s| partition_of(s.entry.fp) <= p);
-        lo..hi
+    /// The buckets of partition `p` (empty when the run has none).
+    fn partition_buckets(&self, p: usize) -> &[Vec<Slot>] {
+        let lo = (p * BUCKETS_PER_PARTITION).min(self.buckets.len());
+        let hi = ((p + 1) * BUCKETS_PER_PARTITION).min(self.buckets.len());
+        &self.buckets[lo..hi]
+    }
+
+    /// Every slot in fingerprint order.
+    fn slots(&self) -> impl Iterator<Item = &Slot> {
+        self.buckets.iter().flatten()
     }
 }
 
 fn write_run(path: &Path, run: &SortedRun) -> Result<()> {
     let io = |e| ScanError::io(path, e);
     let mut counts = [0u64; PARTITIONS];
-    for e in run.slots.iter().map(|s| &s.entry) {
+    for e in run.slots().map(|s| &s.entry) {
         counts[partition_of(e.fp)] += 1;
     }
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
@@ -321,7 +343,7 @@ fn write_run(path: &Path, run: &SortedRun) -> Result<()> {
     for c in counts {
         w.write_all(&c.to_le_bytes()).map_err(io)?;
     }
-    for (i, e) in run.slots.iter().map(|s| &s.entry).enumerate() {
+    for (i, e) in run.slots().map(|s| &s.entry).enumerate() {
         w.write_all(&e.fp.to_le_bytes()).map_err(io)?;
         w.write_all(&e.ord.to_le_bytes()).map_err(io)?;
         w.write_all(&e.score.to_bits().to_le_bytes()).map_err(io)?;
@@ -337,8 +359,12 @@ fn write_run(path: &Path, run: &SortedRun) -> Result<()> {
 enum Cursor<'a> {
     Memory {
         run: &'a SortedRun,
+        /// The partition's buckets, the current one and the next slot in it.
+        buckets: &'a [Vec<Slot>],
+        bucket: usize,
         pos: usize,
-        end: usize,
+        /// The slot `next` returned last.
+        last: Option<&'a Slot>,
     },
     File {
         path: PathBuf,
@@ -392,12 +418,24 @@ impl Cursor<'_> {
     /// The next entry (ids readable through [`Cursor::ids`] until the next call).
     fn next(&mut self) -> Result<Option<PairEntry>> {
         match self {
-            Cursor::Memory { run, pos, end } => {
-                if *pos >= *end {
-                    return Ok(None);
+            Cursor::Memory {
+                buckets,
+                bucket,
+                pos,
+                last,
+                ..
+            } => {
+                while *bucket < buckets.len() && *pos >= buckets[*bucket].len() {
+                    *bucket += 1;
+                    *pos = 0;
                 }
+                let Some(b) = buckets.get(*bucket) else {
+                    return Ok(None);
+                };
+                let slot = &b[*pos];
                 *pos += 1;
-                Ok(Some(run.slots[*pos - 1].entry))
+                *last = Some(slot);
+                Ok(Some(slot.entry))
             }
             Cursor::File {
                 path,
@@ -434,7 +472,13 @@ impl Cursor<'_> {
 
     fn ids(&self) -> &[u32] {
         match self {
-            Cursor::Memory { run, pos, .. } => &run.ids[(*pos - 1) * run.stride..*pos * run.stride],
+            Cursor::Memory { run, last, .. } => match last {
+                Some(s) => {
+                    let at = s.ids_at as usize * run.stride;
+                    &run.ids[at..at + run.stride]
+                }
+                None => &[],
+            },
             Cursor::File { ids, .. } => ids,
         }
     }
@@ -461,11 +505,12 @@ impl PairSources {
     ) -> Result<()> {
         let mut cursors: Vec<Cursor<'_>> = Vec::new();
         for run in &self.memory {
-            let r = run.partition_range(p);
             cursors.push(Cursor::Memory {
                 run,
-                pos: r.start,
-                end: r.end,
+                buckets: run.partition_buckets(p),
+                bucket: 0,
+                pos: 0,
+                last: None,
             });
         }
         for f in &self.files {
