@@ -10,6 +10,8 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
+use regex_automata::meta::{Cache as RegexCache, Regex};
+use regex_automata::{Anchored, Input};
 use rustc_hash::FxHashMap;
 
 use crate::{Result, TokenizeError};
@@ -87,9 +89,91 @@ impl MissCache {
     }
 }
 
+/// The pre-tokenizer of an encoding: tiktoken's split pattern, with its one negative
+/// look-ahead `\s+(?!\S)` (which `regex-automata` cannot express) replaced by `\s+\s` whose
+/// last character is given back — the same rewrite `bpe-openai` uses, so pieces are identical.
+/// `bpe-openai` keeps its regex private and searches it through a shared cache pool, which
+/// every thread but the first reaches through a mutex, once per piece; here each thread has
+/// its own search cache ([`ThreadState`]).
+struct Splitter {
+    re: Regex,
+    /// Per pattern of `re`: whether its last character is a look-ahead to give back.
+    lookahead: [bool; 3],
+}
+
+impl Splitter {
+    fn new(words: &str) -> Splitter {
+        let re = Regex::new_many(&[words, r"\s+\s", r"\s+"])
+            .expect("the bundled split patterns compile");
+        Splitter {
+            re,
+            lookahead: [false, true, false],
+        }
+    }
+
+    /// Calls `f` with each piece of `text`, in order.
+    #[inline]
+    fn split<'t>(&self, cache: &mut RegexCache, text: &'t str, mut f: impl FnMut(&'t str)) {
+        let mut last = 0;
+        while last < text.len() {
+            let input = Input::new(&text[last..]).anchored(Anchored::Yes);
+            let Some(m) = self.re.search_with(cache, &input) else {
+                // Every character matches some pattern; kept total anyway.
+                f(&text[last..]);
+                return;
+            };
+            let mut end = last + m.end();
+            if self.lookahead[m.pattern().as_usize()] {
+                let back = text[last..end]
+                    .chars()
+                    .next_back()
+                    .map_or(0, char::len_utf8);
+                // `\s+\s` matched at least two characters, so one is left.
+                end -= back;
+            }
+            if end == last {
+                // Cannot happen with these patterns (see above); never loop forever.
+                end = last + text[last..].chars().next().map_or(1, char::len_utf8);
+            }
+            f(&text[last..end]);
+            last = end;
+        }
+    }
+}
+
+/// tiktoken's `o200k_base` pattern without its `\s+(?!\S)|\s+` tail (see [`Splitter`]).
+const O200K_WORDS: &str = concat!(
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|\p{N}{1,3}",
+    r"| ?[^\s\p{L}\p{N}]+[\r\n/]*",
+    r"|\s*[\r\n]+",
+    r"|\s+$",
+);
+
+/// tiktoken's `cl100k_base` pattern without its `\s+(?!\S)|\s+` tail (see [`Splitter`]).
+const CL100K_WORDS: &str = concat!(
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)",
+    r"|[^\r\n\p{L}\p{N}]?\p{L}+",
+    r"|\p{N}{1,3}",
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*",
+    r"|\s*[\r\n]+",
+    r"|\s+$",
+);
+
+static O200K_SPLIT: LazyLock<Splitter> = LazyLock::new(|| Splitter::new(O200K_WORDS));
+static CL100K_SPLIT: LazyLock<Splitter> = LazyLock::new(|| Splitter::new(CL100K_WORDS));
+
+/// A thread's state for one encoding: its regex search cache and its piece memo.
+#[derive(Default)]
+struct ThreadState {
+    regex: Option<RegexCache>,
+    miss: MissCache,
+}
+
 thread_local! {
-    /// One miss cache per bundled encoding (index [`OpenAi::slot`]) and thread.
-    static MISS_CACHES: RefCell<[MissCache; 2]> = RefCell::default();
+    /// One state per bundled encoding (index [`OpenAi::slot`]) and thread.
+    static THREAD_STATES: RefCell<[ThreadState; 2]> = RefCell::default();
 }
 
 static O200K_PIECES: LazyLock<PieceMap> = LazyLock::new(|| piece_map(bpe_openai::o200k_base()));
@@ -109,6 +193,7 @@ fn piece_map(tok: &'static bpe_openai::Tokenizer) -> PieceMap {
 pub(crate) struct OpenAi {
     name: &'static str,
     tok: &'static bpe_openai::Tokenizer,
+    split: &'static LazyLock<Splitter>,
     /// Whole-piece lookup: a pre-tokenized piece that is itself a token encodes to that token
     /// (BPE merges can only end in the piece itself), which skips the backtracking encoder for
     /// most pieces — tiktoken takes the same shortcut. Building the table costs about as much as
@@ -127,28 +212,32 @@ pub(crate) struct OpenAi {
 
 impl OpenAi {
     pub(crate) fn load(encoding: &str) -> Result<OpenAi> {
-        let (name, tok, specials, pieces): (&'static str, _, _, _) = match encoding {
+        let (name, tok, split, specials, pieces): (&'static str, _, _, _, _) = match encoding {
             "o200k_base" => (
                 "o200k_base",
                 bpe_openai::o200k_base(),
+                &O200K_SPLIT,
                 O200K_SPECIALS,
                 &O200K_PIECES,
             ),
             "cl100k_base" => (
                 "cl100k_base",
                 bpe_openai::cl100k_base(),
+                &CL100K_SPLIT,
                 CL100K_SPECIALS,
                 &CL100K_PIECES,
             ),
             other => return Err(TokenizeError::UnknownEncoding(other.to_string())),
         };
-        // Forces the lazy deserialisation now, so the load cost is paid here.
+        // Forces the lazy deserialisation and the regex build now, so the load cost is paid here.
+        LazyLock::force(split);
         let ordinary = u32::try_from(tok.bpe.num_tokens()).unwrap_or(u32::MAX);
         let max_special = specials.iter().map(|&(_, id)| id).max().unwrap_or(0);
         let vocab_size = (ordinary.max(max_special + 1)) as usize;
         Ok(OpenAi {
             name,
             tok,
+            split,
             pieces,
             warm: AtomicBool::new(false),
             cold_bytes: AtomicUsize::new(0),
@@ -206,24 +295,23 @@ impl OpenAi {
 
     /// Encodes text that contains no special token.
     fn encode_ordinary_into(&self, text: &str, out: &mut Vec<u32>) {
-        let Some(pieces) = self.pieces(text.len()) else {
-            for piece in self.tok.split(text) {
-                out.extend(self.tok.bpe.encode_via_backtracking(piece.as_bytes()));
-            }
-            return;
-        };
-        MISS_CACHES.with_borrow_mut(|caches| {
-            let cache = &mut caches[self.slot()];
-            for piece in self.tok.split(text) {
+        let pieces = self.pieces(text.len());
+        let split: &Splitter = self.split;
+        THREAD_STATES.with_borrow_mut(|states| {
+            let state = &mut states[self.slot()];
+            let regex = state.regex.get_or_insert_with(|| split.re.create_cache());
+            let miss = &mut state.miss;
+            let tok = self.tok;
+            split.split(regex, text, |piece| {
                 let piece = piece.as_bytes();
-                match pack(piece) {
-                    Some(k) => match pieces.get(&k) {
+                match pieces.and_then(|m| pack(piece).map(|k| (m, k))) {
+                    Some((m, k)) => match m.get(&k) {
                         Some(&id) => out.push(id),
-                        None => cache.encode(self.tok, k, piece, out),
+                        None => miss.encode(tok, k, piece, out),
                     },
-                    None => out.extend(self.tok.bpe.encode_via_backtracking(piece)),
+                    None => out.extend(tok.bpe.encode_via_backtracking(piece)),
                 }
-            }
+            });
         });
     }
 
