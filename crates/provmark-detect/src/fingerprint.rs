@@ -15,9 +15,6 @@
 //! adds any: the test stays valid. With `N` unique pairs the expected number of colliding pairs is
 //! about `N² / 2^65`: 0.027 at N = 10^9, 2.7 at N = 10^10.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use provmark_core::scheme::MAX_CONTEXT_WIDTH;
 use provmark_core::{Profile, SecretKey};
 
@@ -165,38 +162,41 @@ fn sip13_words(k0: u64, k1: u64, mut w: impl Iterator<Item = u32>, n: usize, tag
     v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
-/// Passes a fingerprint through as its own hash (fingerprints are already uniform).
-#[derive(Default, Clone, Copy)]
-pub struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used by `FingerprintSet`; fold anything else in for completeness.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-/// A set of 64-bit fingerprints (std's SwissTable with an identity hash).
+/// A set of 64-bit fingerprints: open addressing with linear probing over one array of
+/// fingerprints (empty slots hold 0; the fingerprint 0 itself is kept in a flag).
 ///
-/// **Memory:** 9 bytes per slot (8-byte fingerprint + 1 control byte); the table keeps its
-/// load between 7/16 and 7/8, so a unique pair costs 10.3–20.6 bytes (≈ 15 on average over
-/// growth). [`FingerprintSet::heap_bytes`] reports the current figure. `clear` keeps the
-/// allocation, so one set reused across texts allocates nothing in steady state.
+/// The slot is picked by the top bits of a multiplicative mix of the fingerprint. One probe touches one
+/// cache line, where a SwissTable touches its control bytes and then its slot (two misses on a
+/// table larger than the cache: measured as the largest cost of `check` on long texts).
+///
+/// **Memory:** 8 bytes per slot, at most half the slots used (grown ×2 beyond), so a unique
+/// pair costs 16–32 bytes. [`FingerprintSet::heap_bytes`] reports the current figure. `clear`
+/// keeps the allocation unless it is far larger than what was used, so one set reused across
+/// texts allocates nothing in steady state and never pays to clear a huge table for a short
+/// text.
+///
+/// ```
+/// use provmark_detect::FingerprintSet;
+/// let mut set = FingerprintSet::new();
+/// assert!(set.insert(42));
+/// assert!(!set.insert(42));
+/// assert!(set.insert(0));
+/// assert!(set.contains(0) && set.contains(42) && !set.contains(7));
+/// assert_eq!(set.len(), 2);
+/// set.clear();
+/// assert!(set.is_empty());
+/// ```
 #[derive(Clone, Default)]
 pub struct FingerprintSet {
-    set: HashSet<u64, BuildHasherDefault<IdentityHasher>>,
+    slots: Vec<u64>,
+    /// Non-zero fingerprints held in `slots`.
+    used: usize,
+    /// Whether the fingerprint 0 is in the set.
+    zero: bool,
 }
+
+/// Smallest table (slots).
+const MIN_SLOTS: usize = 64;
 
 impl std::fmt::Debug for FingerprintSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -215,51 +215,116 @@ impl FingerprintSet {
     /// An empty set with room for `n` fingerprints.
     pub fn with_capacity(n: usize) -> Self {
         FingerprintSet {
-            set: HashSet::with_capacity_and_hasher(n, Default::default()),
+            slots: vec![0; Self::slots_for(n)],
+            used: 0,
+            zero: false,
         }
+    }
+
+    fn slots_for(n: usize) -> usize {
+        n.saturating_mul(2).next_power_of_two().max(MIN_SLOTS)
+    }
+
+    #[inline(always)]
+    fn home(&self, fp: u64) -> usize {
+        // `slots.len()` is a power of two ≥ 64. Fingerprints are uniform, but callers partition
+        // them by their top bits (a scan's buckets, a parallel dedup's shares), so the slot
+        // comes from a multiplicative mix of all bits rather than from the top bits directly.
+        (fp.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.slots.len().trailing_zeros()))
+            as usize
     }
 
     /// Inserts; returns `true` if the fingerprint was new.
     #[inline]
     pub fn insert(&mut self, fp: u64) -> bool {
-        self.set.insert(fp)
+        if fp == 0 {
+            return !std::mem::replace(&mut self.zero, true);
+        }
+        if (self.used + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(fp);
+        loop {
+            let s = self.slots[i];
+            if s == fp {
+                return false;
+            }
+            if s == 0 {
+                self.slots[i] = fp;
+                self.used += 1;
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let old = std::mem::replace(&mut self.slots, vec![0; Self::slots_for(self.used + 1)]);
+        let mask = self.slots.len() - 1;
+        for fp in old.into_iter().filter(|&x| x != 0) {
+            let mut i = self.home(fp);
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = fp;
+        }
     }
 
     /// Whether the fingerprint is present.
     #[inline]
     pub fn contains(&self, fp: u64) -> bool {
-        self.set.contains(&fp)
+        if fp == 0 {
+            return self.zero;
+        }
+        if self.slots.is_empty() {
+            return false;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(fp);
+        loop {
+            match self.slots[i] {
+                0 => return false,
+                s if s == fp => return true,
+                _ => i = (i + 1) & mask,
+            }
+        }
     }
 
     /// Number of fingerprints.
     pub fn len(&self) -> usize {
-        self.set.len()
+        self.used + usize::from(self.zero)
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+        self.len() == 0
     }
 
-    /// Removes everything, keeping the allocation.
+    /// Removes everything. Keeps the allocation, unless it is more than 8 times what the
+    /// contents needed (then it shrinks, so clearing stays proportional to the use).
     pub fn clear(&mut self) {
-        self.set.clear()
+        if self.slots.len() > MIN_SLOTS && Self::slots_for(self.used) * 8 < self.slots.len() {
+            self.slots = vec![0; Self::slots_for(self.used)];
+        } else {
+            self.slots.fill(0);
+        }
+        self.used = 0;
+        self.zero = false;
     }
 
-    /// Approximate heap bytes held: slots × 9 bytes (fingerprint + control byte).
+    /// Heap bytes held: 8 per slot.
     pub fn heap_bytes(&self) -> usize {
-        let cap = self.set.capacity();
-        if cap == 0 {
-            return 0;
-        }
-        // SwissTable: capacity = 7/8 of the bucket count for tables of ≥ 8 buckets.
-        let buckets = (cap * 8 / 7).next_power_of_two();
-        buckets * 9
+        self.slots.capacity() * 8
     }
 
     /// Iterates over the fingerprints (arbitrary order).
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.set.iter().copied()
+        self.zero
+            .then_some(0)
+            .into_iter()
+            .chain(self.slots.iter().copied().filter(|&x| x != 0))
     }
 }
 
@@ -267,7 +332,50 @@ impl FingerprintSet {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
     use std::hash::Hasher;
+
+    /// The set agrees with std's `HashSet` on inserts and lookups, across growth, clears
+    /// (with and without shrinking), the zero fingerprint and colliding home slots.
+    #[test]
+    fn set_matches_hashset() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut set = FingerprintSet::new();
+        for round in 0..6 {
+            let mut want = HashSet::new();
+            let n = [10, 5000, 3, 70_000, 0, 200][round];
+            for _ in 0..n {
+                // A small pool (repeats), a shared home slot (top bits equal) and zero.
+                let fp = match next() % 4 {
+                    0 => next() % 64,
+                    1 => next() >> 40,
+                    _ => next(),
+                };
+                assert_eq!(set.insert(fp), want.insert(fp));
+            }
+            assert_eq!(set.len(), want.len());
+            for &fp in &want {
+                assert!(set.contains(fp));
+            }
+            for _ in 0..1000 {
+                let fp = next();
+                assert_eq!(set.contains(fp), want.contains(&fp));
+            }
+            let mut got: Vec<u64> = set.iter().collect();
+            got.sort_unstable();
+            let mut all: Vec<u64> = want.iter().copied().collect();
+            all.sort_unstable();
+            assert_eq!(got, all);
+            set.clear();
+            assert!(set.is_empty() && !set.contains(0));
+        }
+    }
 
     /// The word-by-word SipHash equals the `siphasher` crate's over the same bytes, for every
     /// length a fingerprint can have.

@@ -228,10 +228,16 @@ pub fn select_positions(
     scratch: &mut Scratch,
 ) -> Result<Selection> {
     check_input(ids, width)?;
-    let mut positions = Vec::new();
-    walk(width, ids, opts, &mut scratch.sets, |i, _, _| {
-        positions.push(i as u32)
-    });
+    let threads = rayon::current_num_threads();
+    let positions = if opts.dedup == Dedup::Pair && threads > 1 && ids.len() >= PARALLEL_MIN {
+        select_pairs_parallel(width, ids, opts, threads)
+    } else {
+        let mut positions = Vec::new();
+        walk(width, ids, opts, &mut scratch.sets, |i, _, _| {
+            positions.push(i as u32)
+        });
+        positions
+    };
     Ok(Selection {
         positions,
         total_tokens: ids.len() as u64,
@@ -239,6 +245,97 @@ pub fn select_positions(
         lead: Lead::new(width, opts),
         keyed: keyed_dedup(opts),
     })
+}
+
+/// Inputs from this many tokens on are selected on all of rayon's threads (pair dedup only).
+const PARALLEL_MIN: usize = 1 << 17;
+
+/// [`walk`]'s choice under [`Dedup::Pair`], on `threads` threads: the same positions.
+///
+/// Step 1 (parallel over ranges of the text): the positions that survive the special-token and
+/// prompt-context filters, with their pair fingerprints, split by the fingerprints' top bits.
+/// Step 2 (parallel over those partitions): each partition keeps the first occurrence of each
+/// of its fingerprints, scanning its candidates in text order with a set of its own.
+/// A position is kept by the sequential walk exactly when its fingerprint did not occur at an
+/// earlier candidate, which is what step 2 computes; a test compares both.
+fn select_pairs_parallel(
+    width: usize,
+    ids: &[u32],
+    opts: &Options<'_>,
+    threads: usize,
+) -> Vec<u32> {
+    use rayon::prelude::*;
+    let h = width;
+    let fp = &opts.fingerprinter;
+    let mut prompt = FingerprintSet::new();
+    let prompt_check = match opts.prompt {
+        Some(p) if opts.skip_prompt_contexts && h > 0 => {
+            for w in p.windows(h) {
+                prompt.insert(fp.context(w));
+            }
+            !prompt.is_empty()
+        }
+        _ => false,
+    };
+    let special = if opts.skip_special {
+        opts.special
+    } else {
+        None
+    };
+    let lead = Lead::new(h, opts);
+    let start = h.saturating_sub(lead.len).min(ids.len());
+    let chunk = (ids.len() - start).div_ceil(threads * 4).max(1 << 14);
+    let ranges: Vec<(usize, usize)> = (start..ids.len())
+        .step_by(chunk)
+        .map(|a| (a, (a + chunk).min(ids.len())))
+        .collect();
+    // Step 1 writes each candidate straight into its fingerprint partition (per range), so
+    // that step 2 reads only its own partition: 64 partitions keep each dedup set small
+    // enough for the core's cache (one shared set over a long text paid a cache miss per
+    // position).
+    const BITS: u32 = 6;
+    let parts: Vec<Vec<(Vec<u32>, Vec<u64>)>> = ranges
+        .into_par_iter()
+        .map(|(a, b)| {
+            let mut out: Vec<(Vec<u32>, Vec<u64>)> = vec![(Vec::new(), Vec::new()); 1 << BITS];
+            let mut buf = [0u32; MAX_CONTEXT_WIDTH];
+            for i in a..b {
+                let tok = ids[i];
+                if special.is_some_and(|is_special| is_special(tok)) {
+                    continue;
+                }
+                let ctx = lead.context_at(ids, i, h, &mut buf);
+                if prompt_check && prompt.contains(fp.context(ctx)) {
+                    continue;
+                }
+                let f = fp.pair(ctx, tok);
+                let (index, fps) = &mut out[(f >> (64 - BITS)) as usize];
+                index.push(i as u32);
+                fps.push(f);
+            }
+            out
+        })
+        .collect();
+    let kept: Vec<Vec<u32>> = (0..1usize << BITS)
+        .into_par_iter()
+        .map(|k| {
+            let mut set = FingerprintSet::new();
+            let mut kept = Vec::new();
+            // Ranges in text order: the first occurrence of each fingerprint is kept.
+            for range in &parts {
+                let (index, fps) = &range[k];
+                for (&i, &f) in index.iter().zip(fps) {
+                    if set.insert(f) {
+                        kept.push(i);
+                    }
+                }
+            }
+            kept
+        })
+        .collect();
+    let mut positions: Vec<u32> = kept.concat();
+    positions.par_sort_unstable();
+    positions
 }
 
 /// With pair dedup (provmark's rule), positions whose PRF word depends on a coarser keyed input
@@ -618,6 +715,62 @@ impl Lead {
             buf[..need].copy_from_slice(&self.ids[self.len - need..self.len]);
             buf[need..h].copy_from_slice(&ids[..i]);
             &buf[..h]
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use provmark_core::SecretKey;
+
+    /// The parallel pair selection chooses exactly the sequential walk's positions, with
+    /// special tokens, a prompt, padded and partial contexts, and many repeated pairs.
+    #[test]
+    fn parallel_selection_equals_walk() {
+        let fp = PairFingerprinter::from_master(&SecretKey::from_bytes([5; 32]));
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Random picks from 300 fixed sentences: most pairs repeat many times at every width.
+        let sentences: Vec<Vec<u32>> = (0..300)
+            .map(|_| (0..30).map(|_| (next() % 1000) as u32).collect())
+            .collect();
+        let mut ids: Vec<u32> = Vec::new();
+        while ids.len() < 300_000 {
+            ids.extend_from_slice(&sentences[(next() % 300) as usize]);
+        }
+        // The prompt shares three sentences with the text: their contexts are skipped.
+        let prompt: Vec<u32> = sentences[..3].concat();
+        let is_special = |id: u32| id == 7;
+        for width in [1, 2, 3] {
+            for policy in [ContextPolicy::SkipPartial, ContextPolicy::PadWith(u32::MAX)] {
+                for with_prompt in [false, true] {
+                    let mut opts = Options::with_fingerprinter(fp.clone())
+                        .special_tokens(&is_special)
+                        .context_policy(policy);
+                    if with_prompt {
+                        opts = opts.prompt(&prompt);
+                    }
+                    let mut want = Vec::new();
+                    walk(width, &ids, &opts, &mut WalkSets::default(), |i, _, _| {
+                        want.push(i as u32)
+                    });
+                    assert!(want.len() > 1000 && want.len() < ids.len() / 2);
+                    for threads in [2, 3, 8] {
+                        let got = select_pairs_parallel(width, &ids, &opts, threads);
+                        assert!(
+                            got == want,
+                            "width {width}, {policy:?}, prompt {with_prompt}, {threads} threads"
+                        );
+                    }
+                }
+            }
         }
     }
 }
