@@ -8,7 +8,8 @@
 //! Prints one line per backend: `{"tokens":…, "seconds":…, "tokens_per_s":…, "cpu_seconds":…,
 //! "cpu_tokens_per_s":…, "load_seconds":…, "backend":…, …}`. `tokens` and `seconds` are for one pass
 //! over all texts (the fastest of `--repeat` passes, default 3); `cpu_seconds` is the thread's CPU
-//! time per pass, averaged over all passes (Linux `/proc/thread-self/schedstat`), which other processes on a busy
+//! time per pass, averaged over all passes; `first_pass_seconds` is the first (cold) pass alone, what a
+//! one-shot process such as `check` pays (Linux `/proc/thread-self/schedstat`), which other processes on a busy
 //! machine disturb less than wall time; `load_seconds` is the time to construct the tokenizer in
 //! this process (the fixed cost of every `check`); `warm_up_seconds` (provmark) is the time of
 //! `Tokenizer::warm_up`, the extra table a scan builds once (the timed passes run warm). With
@@ -92,6 +93,8 @@ struct Timing {
     warm_up_seconds: Option<f64>,
     tokens: usize,
     best: f64,
+    /// The first pass's wall time.
+    first: Option<f64>,
     /// CPU time summed over all passes (the clock is too coarse for a minimum of short passes).
     cpu_total: f64,
 }
@@ -153,6 +156,7 @@ fn main() {
                 warm_up_seconds,
                 tokens: 0,
                 best: f64::INFINITY,
+                first: None,
                 cpu_total: 0.0,
             }
         })
@@ -169,7 +173,11 @@ fn main() {
                 (t.encode)(text, &mut out);
                 tokens += out.len();
             }
-            t.best = t.best.min(wall.elapsed().as_secs_f64());
+            let secs = wall.elapsed().as_secs_f64();
+            if t.first.is_none() {
+                t.first = Some(secs);
+            }
+            t.best = t.best.min(secs);
             if let (Some(c0), Some(c1)) = (cpu, thread_cpu_seconds()) {
                 t.cpu_total += c1 - c0;
             }
@@ -184,6 +192,7 @@ fn main() {
             serde_json::json!({
                 "tokens": t.tokens,
                 "seconds": t.best,
+                "first_pass_seconds": t.first,
                 "tokens_per_s": t.tokens as f64 / t.best,
                 "cpu_seconds": cpu,
                 "cpu_tokens_per_s": cpu.map(|c| t.tokens as f64 / c),

@@ -117,6 +117,43 @@ pub struct Tokenizer {
     backend: Backend,
 }
 
+/// Runs `f` on `text[cuts[i]..cuts[i + 1]]` for every i, each on its own thread, in order.
+fn in_parts<T: Send>(text: &str, cuts: &[usize], f: impl Fn(&str) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = cuts
+            .windows(2)
+            .map(|w| {
+                let part = &text[w[0]..w[1]];
+                scope.spawn(move || f(part))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// Cut points `0 = c_0 < c_1 < … < c_k = text.len()` for at most `parts` parts of about equal
+/// size, each inner cut just after a `\n` that is followed by an ASCII letter or digit (see
+/// [`Tokenizer::encode_with_offsets_parallel`]).
+fn safe_cuts(text: &str, parts: usize) -> Vec<usize> {
+    let b = text.as_bytes();
+    let mut cuts = vec![0];
+    for k in 1..parts {
+        let from = (b.len() * k / parts).max(cuts[cuts.len() - 1] + 1);
+        let found = (from..b.len()).find(|&i| b[i - 1] == b'\n' && b[i].is_ascii_alphanumeric());
+        match found {
+            Some(i) => cuts.push(i),
+            None => break,
+        }
+    }
+    cuts.push(b.len());
+    cuts.dedup();
+    cuts
+}
+
 impl std::fmt::Debug for Tokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tokenizer")
@@ -283,6 +320,96 @@ impl Tokenizer {
         match &self.backend {
             Backend::OpenAi(o) => o.encode_with_offsets(text),
             Backend::Hf(h) => h.encode_with_offsets(text).unwrap_or_default(),
+        }
+    }
+
+    /// [`Tokenizer::encode_with_offsets`] on up to `threads` threads: the same ids and ranges.
+    ///
+    /// A bundled OpenAI encoding cuts the text at *safe boundaries* — after a `\n` that is
+    /// followed by an ASCII letter or digit. No pre-tokenizer piece of `o200k_base` or
+    /// `cl100k_base` and no special token contains a newline followed by a letter or digit, and
+    /// the pieces starting there do not depend on what came before, so encoding the parts on
+    /// their own gives exactly the ids of the whole (the equivalence tests compare both on every
+    /// shared corpus). Texts under 1 MiB, texts without such boundaries and Hugging Face
+    /// tokenizers (whose normalizers and pre-tokenizers vary) are encoded on the calling thread.
+    ///
+    /// ```
+    /// use provmark_tokenize::Tokenizer;
+    /// let tok = Tokenizer::openai("o200k_base").unwrap();
+    /// let text = "First line of text.\nSecond line, 42 words.\n".repeat(50_000);
+    /// assert_eq!(tok.encode_with_offsets_parallel(&text, 4), tok.encode_with_offsets(&text));
+    /// ```
+    pub fn encode_with_offsets_parallel(
+        &self,
+        text: &str,
+        threads: usize,
+    ) -> (Vec<u32>, Vec<Range<usize>>) {
+        let Some((o, cuts)) = self.parallel_cuts(text, threads) else {
+            return self.encode_with_offsets(text);
+        };
+        let parts = in_parts(text, &cuts, |part| o.encode_with_offsets(part));
+        let total = parts.iter().map(|(ids, _)| ids.len()).sum();
+        let mut ids = Vec::with_capacity(total);
+        let mut ranges = Vec::with_capacity(total);
+        for ((part_ids, part_ranges), &base) in parts.into_iter().zip(&cuts) {
+            ids.extend_from_slice(&part_ids);
+            ranges.extend(
+                part_ranges
+                    .into_iter()
+                    .map(|r| r.start + base..r.end + base),
+            );
+        }
+        (ids, ranges)
+    }
+
+    /// [`Tokenizer::encode`] on up to `threads` threads: the same ids (see
+    /// [`Tokenizer::encode_with_offsets_parallel`] for when and how the text is cut).
+    ///
+    /// ```
+    /// use provmark_tokenize::Tokenizer;
+    /// let tok = Tokenizer::openai("cl100k_base").unwrap();
+    /// let text = "One line.\nAnother line.\n".repeat(100_000);
+    /// assert_eq!(tok.encode_parallel(&text, 2), tok.encode(&text));
+    /// ```
+    pub fn encode_parallel(&self, text: &str, threads: usize) -> Vec<u32> {
+        let Some((o, cuts)) = self.parallel_cuts(text, threads) else {
+            return self.encode(text);
+        };
+        in_parts(text, &cuts, |part| {
+            let mut ids = Vec::new();
+            o.encode_into(part, &mut ids);
+            ids
+        })
+        .concat()
+    }
+
+    /// The backend and cut points when `text` is encoded in parallel.
+    fn parallel_cuts(&self, text: &str, threads: usize) -> Option<(&openai::OpenAi, Vec<usize>)> {
+        const MIN_PARALLEL: usize = 1 << 20;
+        match &self.backend {
+            Backend::OpenAi(o) if threads > 1 && text.len() >= MIN_PARALLEL => {
+                let cuts = safe_cuts(text, threads);
+                (cuts.len() > 2).then_some((o, cuts))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the byte ranges of consecutive ids tile the text exactly (the bundled OpenAI
+    /// encodings): then the byte offset of a token is the sum of [`Tokenizer::token_len`] over
+    /// the ids before it, and a caller need not keep a range per token.
+    pub fn ranges_tile_text(&self) -> bool {
+        matches!(self.backend, Backend::OpenAi(_))
+    }
+
+    /// Byte length of an id's text (a special token's: its text), `None` outside the
+    /// vocabulary. For Hugging Face tokenizers this is the length of the token's bytes, which
+    /// need not equal the span it covered in the text (normalizers); see
+    /// [`Tokenizer::ranges_tile_text`].
+    pub fn token_len(&self, id: u32) -> Option<usize> {
+        match &self.backend {
+            Backend::OpenAi(o) => o.token_bytes(id).map(<[u8]>::len),
+            Backend::Hf(h) => h.token_bytes(id).map(|b| b.len()),
         }
     }
 

@@ -226,3 +226,44 @@ fn corpus_sample_matches_tiktoken() {
 fn full_corpus_matches_tiktoken() {
     corpus_equivalence(1);
 }
+
+/// Parallel encoding (cut at safe boundaries) gives the ids and ranges of the whole, on a long
+/// text made of the adversarial strings, the random mix and (when present) the shared corpora,
+/// joined by newlines so that many cuts are possible and each lands next to unusual text.
+#[test]
+fn parallel_encoding_matches_whole() {
+    let mut parts = adversarial();
+    parts.extend(random_mix(0x5DEE_CE66_D1CE_4E5B, 3000));
+    parts.extend(common::corpus_texts().into_iter().step_by(3));
+    let mut text = String::new();
+    while text.len() < (3 << 20) {
+        for p in &parts {
+            text.push_str(p);
+            text.push('\n');
+        }
+    }
+    for (tok, reference, name) in encodings() {
+        let whole = tok.encode_with_offsets(&text);
+        assert_eq!(
+            whole.0,
+            reference.encode_with_special_tokens(&text),
+            "{name}: the whole text differs from tiktoken"
+        );
+        for threads in [2, 3, 8, 64] {
+            let par = tok.encode_with_offsets_parallel(&text, threads);
+            assert!(par == whole, "{name}: {threads} threads differ from one");
+            assert!(
+                tok.encode_parallel(&text, threads) == whole.0,
+                "{name}: {threads} threads"
+            );
+        }
+        // The ranges tile the text: each starts where the token lengths before it add up to.
+        assert!(tok.ranges_tile_text());
+        let mut at = 0;
+        for (&id, r) in whole.0.iter().zip(&whole.1) {
+            assert_eq!(r.start, at, "{name}");
+            at += tok.token_len(id).unwrap();
+        }
+        assert_eq!(at, text.len(), "{name}");
+    }
+}
