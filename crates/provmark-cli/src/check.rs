@@ -197,6 +197,38 @@ fn span_report(s: &Span) -> SpanReport {
     }
 }
 
+/// Byte offsets of the spans from the token lengths (the tokens tile the text): one pass over
+/// the ids up to the last span end.
+fn fill_byte_offsets(spans: &mut [Span], ids: &[u32], tok: &Tokenizer) {
+    let Some(last) = spans.iter().map(|s| s.token_end as usize).max() else {
+        return;
+    };
+    let mut wanted: Vec<usize> = spans
+        .iter()
+        .flat_map(|s| [s.token_start as usize, s.token_end as usize])
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut offset_of = std::collections::HashMap::new();
+    let mut at = 0usize;
+    let mut next = wanted.iter().peekable();
+    for (i, &id) in ids.iter().enumerate().take(last.min(ids.len()) + 1) {
+        while next.peek().is_some_and(|&&w| w == i) {
+            offset_of.insert(i, at);
+            next.next();
+        }
+        at += tok.token_len(id).unwrap_or(0);
+    }
+    for &w in next {
+        // Only the end of a span that closes the text.
+        offset_of.insert(w, at);
+    }
+    for s in spans {
+        s.byte_start = offset_of.get(&(s.token_start as usize)).copied();
+        s.byte_end = offset_of.get(&(s.token_end as usize)).copied();
+    }
+}
+
 /// Reads at most `max` bytes; more is an error.
 fn read_bounded(path: Option<&Path>, max: u64) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
@@ -323,11 +355,18 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
             &name,
         )?;
         let tok = tokenizer.as_ref().expect("tokenizer loaded for text input");
-        let (ids, ranges) = tok.encode_with_offsets(&text);
-        (
-            ids,
-            Some(ranges.into_iter().map(|r| (r.start, r.end)).collect()),
-        )
+        // Long texts are cut at safe boundaries and encoded on every core (same ids). When the
+        // tokens tile the text (OpenAI encodings) byte offsets are computed for the spans only.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if tok.ranges_tile_text() {
+            (tok.encode_parallel(&text, threads), None)
+        } else {
+            let (ids, ranges) = tok.encode_with_offsets_parallel(&text, threads);
+            (
+                ids,
+                Some(ranges.into_iter().map(|r| (r.start, r.end)).collect()),
+            )
+        }
     };
     let prompt_ids = match &a.prompt {
         Some(p) => {
@@ -390,11 +429,16 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         }
         _ => master.clone(),
     };
-    let spans = find_spans(
+    let mut spans = find_spans(
         &span_evidence,
         offsets.as_deref(),
         &SpanOptions::default().alpha(a.alpha),
     )?;
+    if offsets.is_none() && a.token_ids.is_none() {
+        if let Some(tok) = tokenizer.as_ref().filter(|t| t.ranges_tile_text()) {
+            fill_byte_offsets(&mut spans.spans, &ids, tok);
+        }
+    }
 
     let report = CheckReport {
         verdict: if detected {

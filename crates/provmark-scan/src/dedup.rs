@@ -12,7 +12,7 @@
 //!
 //! | per pair held | bytes |
 //! |---|---|
-//! | fingerprint (8) + first record ordinal (8) + master score (8) + ids index (4, padded) | 32 |
+//! | fingerprint (8) + master score (8) + first record ordinal (4) + ids index (4) | 24 |
 //! | ids for account tests (`4·(h+1)`, only with `--accounts`) | 12 at h = 2 |
 //!
 //! On disk a pair takes 24 bytes (+ `4·(h+1)` with accounts). Runs are laid out as
@@ -62,11 +62,25 @@ const ENTRY_BYTES: usize = 24;
 const MEM_ENTRY_BYTES: usize = std::mem::size_of::<Slot>();
 const RUN_MAGIC: &[u8; 8] = b"PMRUN\x01\0\0";
 
-/// A pair in memory, with the index of its ids in the append-order ids array.
+/// A pair in memory (24 bytes: the ordinal as u32), with the index of its ids in the
+/// append-order ids array.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
-    entry: PairEntry,
+    fp: u64,
+    score: f64,
+    ord: u32,
     ids_at: u32,
+}
+
+impl Slot {
+    #[inline]
+    fn entry(&self) -> PairEntry {
+        PairEntry {
+            fp: self.fp,
+            ord: u64::from(self.ord),
+            score: self.score,
+        }
+    }
 }
 
 /// Bits of the fingerprint that pick a pair's append bucket (the top bits).
@@ -148,6 +162,13 @@ impl PairTable {
     /// table was made with a non-zero stride.
     #[inline]
     pub fn insert(&mut self, fp: u64, ord: u64, score: f64, ids: &[u32]) -> Result<()> {
+        let ord = u32::try_from(ord).map_err(|_| ScanError::Config {
+            name: "inputs",
+            reason: format!(
+                "more than {} records in one scan; split the corpus into shards and merge them",
+                u32::MAX
+            ),
+        })?;
         // `| 1` keeps the empty value 0 from matching; the comparison then covers 63 bits, so
         // like a fingerprint collision a false match can only drop a pair, never add one.
         let tag = fp | 1;
@@ -167,7 +188,9 @@ impl PairTable {
             None => 0,
         };
         self.buckets[(fp >> (64 - BUCKET_BITS)) as usize].push(Slot {
-            entry: PairEntry { fp, ord, score },
+            fp,
+            score,
+            ord,
             ids_at,
         });
         self.len += 1;
@@ -195,8 +218,8 @@ impl PairTable {
             // Keep one slot per fingerprint: the one with the smallest ordinal.
             let mut w = 0;
             for r in 0..bucket.len() {
-                if w > 0 && bucket[w - 1].entry.fp == bucket[r].entry.fp {
-                    if bucket[r].entry.ord < bucket[w - 1].entry.ord {
+                if w > 0 && bucket[w - 1].fp == bucket[r].fp {
+                    if bucket[r].ord < bucket[w - 1].ord {
                         bucket[w - 1] = bucket[r];
                     }
                 } else {
@@ -263,10 +286,10 @@ impl PairTable {
 /// of a few dozen: about three sequential passes instead of log2(n) comparison levels.
 fn radix_sort(v: &mut [Slot], shift: u32) {
     if v.len() <= 64 {
-        v.sort_unstable_by_key(|s| s.entry.fp);
+        v.sort_unstable_by_key(|s| s.fp);
         return;
     }
-    let digit = |s: &Slot| ((s.entry.fp >> shift) & 0xff) as usize;
+    let digit = |s: &Slot| ((s.fp >> shift) & 0xff) as usize;
     let mut ends = [0usize; 256];
     for s in v.iter() {
         ends[digit(s)] += 1;
@@ -333,7 +356,7 @@ impl SortedRun {
 fn write_run(path: &Path, run: &SortedRun) -> Result<()> {
     let io = |e| ScanError::io(path, e);
     let mut counts = [0u64; PARTITIONS];
-    for e in run.slots().map(|s| &s.entry) {
+    for e in run.slots().map(Slot::entry) {
         counts[partition_of(e.fp)] += 1;
     }
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
@@ -343,7 +366,7 @@ fn write_run(path: &Path, run: &SortedRun) -> Result<()> {
     for c in counts {
         w.write_all(&c.to_le_bytes()).map_err(io)?;
     }
-    for (i, e) in run.slots().map(|s| &s.entry).enumerate() {
+    for (i, e) in run.slots().map(Slot::entry).enumerate() {
         w.write_all(&e.fp.to_le_bytes()).map_err(io)?;
         w.write_all(&e.ord.to_le_bytes()).map_err(io)?;
         w.write_all(&e.score.to_bits().to_le_bytes()).map_err(io)?;
@@ -435,7 +458,7 @@ impl Cursor<'_> {
                 let slot = &b[*pos];
                 *pos += 1;
                 *last = Some(slot);
-                Ok(Some(slot.entry))
+                Ok(Some(slot.entry()))
             }
             Cursor::File {
                 path,
@@ -743,19 +766,17 @@ mod tests {
                     x
                 };
                 Slot {
-                    entry: PairEntry {
-                        fp,
-                        ord: i,
-                        score: 0.0,
-                    },
+                    fp,
+                    ord: i as u32,
+                    score: 0.0,
                     ids_at: 0,
                 }
             })
             .collect();
-        let mut want: Vec<u64> = v.iter().map(|s| s.entry.fp).collect();
+        let mut want: Vec<u64> = v.iter().map(|s| s.fp).collect();
         want.sort_unstable();
         radix_sort(&mut v, 56);
-        let got: Vec<u64> = v.iter().map(|s| s.entry.fp).collect();
+        let got: Vec<u64> = v.iter().map(|s| s.fp).collect();
         assert_eq!(got, want);
     }
 
