@@ -213,8 +213,9 @@ impl PairTable {
         if self.sorted {
             return;
         }
+        let mut tmp = Vec::new();
         for bucket in &mut self.buckets {
-            radix_sort(bucket, 56 - BUCKET_BITS);
+            radix_sort(bucket, BUCKET_BITS, &mut tmp);
             // Keep one slot per fingerprint: the one with the smallest ordinal.
             let mut w = 0;
             for r in 0..bucket.len() {
@@ -281,48 +282,39 @@ impl PairTable {
     }
 }
 
-/// In-place MSD radix sort by fingerprint (American flag sort, 8 bits per level; small buckets
-/// go to the comparison sort). Fingerprints are uniform, so two or three levels leave buckets
-/// of a few dozen: about three sequential passes instead of log2(n) comparison levels.
-fn radix_sort(v: &mut [Slot], shift: u32) {
-    if v.len() <= 64 {
+/// Sorts slots whose fingerprints agree on their top `top` bits, by fingerprint: one MSD radix
+/// pass on the next ≈ log2(n/4) bits, scattering into `tmp` (independent stores, where an
+/// in-place cycle-leader permutation is one long chain of dependent loads), which leaves
+/// sub-buckets of a few slots, then a comparison sort of each. A bucket of a [`PairTable`]
+/// fits in the CPU cache, so one pass with a wide digit beats several byte-wide levels.
+fn radix_sort(v: &mut [Slot], top: u32, tmp: &mut Vec<Slot>) {
+    let n = v.len();
+    if n <= 256 || top >= 48 {
         v.sort_unstable_by_key(|s| s.fp);
         return;
     }
-    let digit = |s: &Slot| ((s.fp >> shift) & 0xff) as usize;
-    let mut ends = [0usize; 256];
+    let bits = (usize::BITS - (n / 4).leading_zeros()).clamp(8, 16);
+    let shift = 64 - top - bits;
+    let mask = (1u64 << bits) - 1;
+    let digit = |s: &Slot| ((s.fp >> shift) & mask) as usize;
+    let mut starts = vec![0usize; (1 << bits) + 1];
     for s in v.iter() {
-        ends[digit(s)] += 1;
+        starts[digit(s) + 1] += 1;
     }
-    let mut starts = [0usize; 256];
-    let mut sum = 0;
-    for b in 0..256 {
-        starts[b] = sum;
-        sum += ends[b];
-        ends[b] = sum;
+    for d in 1..starts.len() {
+        starts[d] += starts[d - 1];
     }
-    let mut heads = starts;
-    for b in 0..256 {
-        // Cycle leader: carry the displaced slot in registers and drop it straight into its
-        // bucket (one load and one store per move instead of a two-slot swap; about 10% less
-        // sort time in `examples/dedup_speed.rs`).
-        while heads[b] < ends[b] {
-            let mut carried = v[heads[b]];
-            let mut d = digit(&carried);
-            while d != b {
-                let at = heads[d];
-                heads[d] += 1;
-                std::mem::swap(&mut carried, &mut v[at]);
-                d = digit(&carried);
-            }
-            v[heads[b]] = carried;
-            heads[b] += 1;
-        }
+    let mut heads = starts.clone();
+    tmp.clear();
+    tmp.resize(n, v[0]);
+    for s in v.iter() {
+        let d = digit(s);
+        tmp[heads[d]] = *s;
+        heads[d] += 1;
     }
-    if shift >= 8 {
-        for b in 0..256 {
-            radix_sort(&mut v[starts[b]..ends[b]], shift - 8);
-        }
+    v.copy_from_slice(tmp);
+    for w in starts.windows(2) {
+        v[w[0]..w[1]].sort_unstable_by_key(|s| s.fp);
     }
 }
 
@@ -775,7 +767,7 @@ mod tests {
             .collect();
         let mut want: Vec<u64> = v.iter().map(|s| s.fp).collect();
         want.sort_unstable();
-        radix_sort(&mut v, 56);
+        radix_sort(&mut v, 0, &mut Vec::new());
         let got: Vec<u64> = v.iter().map(|s| s.fp).collect();
         assert_eq!(got, want);
     }
