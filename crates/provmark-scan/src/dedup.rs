@@ -187,7 +187,16 @@ impl PairTable {
             }
             None => 0,
         };
-        self.buckets[(fp >> (64 - BUCKET_BITS)) as usize].push(Slot {
+        let bucket = &mut self.buckets[(fp >> (64 - BUCKET_BITS)) as usize];
+        if bucket.capacity() == 0 {
+            // Each bucket's share of the budget at once, with room for the random excess (a
+            // bucket's count has a standard deviation of √(n/256)). Reserved pages are not
+            // resident until written; growing by doubling instead left the heap fragmented
+            // (resident memory well over the budget).
+            let share = self.max_entries / BUCKETS;
+            bucket.reserve_exact(share + share / 8 + 64);
+        }
+        bucket.push(Slot {
             fp,
             score,
             ord,

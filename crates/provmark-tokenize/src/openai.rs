@@ -332,8 +332,8 @@ impl OpenAi {
                     return;
                 };
                 let (lo, hi) = (k as u64, (k >> 64) as u64);
-                let at = ((lo ^ hi.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 51)
-                    as usize;
+                let at =
+                    ((lo ^ hi.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 51) as usize;
                 let slot = &mut hot[at];
                 if slot.lo == lo && slot.hi == hi {
                     match slot.val {
