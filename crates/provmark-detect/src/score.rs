@@ -18,6 +18,8 @@ use crate::tail::TailProb;
 pub struct Scratch {
     sets: WalkSets,
     keyed: FingerprintSet,
+    /// A spent [`PositionScores`] handed back by [`Scratch::recycle`], reused by the next call.
+    positions: PositionScores,
 }
 
 /// The dedup sets of the position walk.
@@ -31,6 +33,13 @@ impl Scratch {
     /// Empty scratch.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Hands back the positions of an [`Evidence`] from [`score_ids_with`] once they are no
+    /// longer needed, so that the next call with [`Options::keep_positions`] fills the same
+    /// buffers instead of allocating new ones (a scan does this for every record).
+    pub fn recycle(&mut self, positions: PositionScores) {
+        self.positions = positions;
     }
 }
 
@@ -477,15 +486,14 @@ fn run<P: Prf, const KEEP: bool>(
     total: usize,
     feed: impl Feed,
     keyed: Option<(&PairFingerprinter, &mut FingerprintSet)>,
+    positions: PositionScores,
 ) -> Result<Evidence> {
     let prf = wm.prf();
     let mut keyed = keyed.map(|(fp, set)| {
         set.clear();
         (fp, set)
     });
-    let mut sink = Sink::<KEEP> {
-        positions: PositionScores::default(),
-    };
+    let mut sink = Sink::<KEEP> { positions };
     let mut pending = Pending::<P>::new(wm.context_width());
     let mut n = 0u64;
     let statistic = match wm.scheme() {
@@ -628,9 +636,12 @@ pub fn score_ids_with<P: Prf>(
     };
     let keyed = fp.as_ref().map(|f| (f, &mut scratch.keyed));
     if opts.keep_positions {
-        run::<P, true>(wm, ids.len(), feed, keyed)
+        let mut buf = std::mem::take(&mut scratch.positions);
+        buf.index.clear();
+        buf.score.clear();
+        run::<P, true>(wm, ids.len(), feed, keyed, buf)
     } else {
-        run::<P, false>(wm, ids.len(), feed, keyed)
+        run::<P, false>(wm, ids.len(), feed, keyed, PositionScores::default())
     }
 }
 
@@ -666,9 +677,9 @@ pub fn score_selection<P: Prf>(
     let mut set = FingerprintSet::new();
     let keyed = sel.keyed.as_ref().map(|f| (f, &mut set));
     if keep_positions {
-        run::<P, true>(wm, ids.len(), feed, keyed)
+        run::<P, true>(wm, ids.len(), feed, keyed, PositionScores::default())
     } else {
-        run::<P, false>(wm, ids.len(), feed, keyed)
+        run::<P, false>(wm, ids.len(), feed, keyed, PositionScores::default())
     }
 }
 

@@ -375,6 +375,7 @@ impl Worker<'_> {
             let ids = if self.stride > 0 { pair } else { &[][..] };
             self.table.insert(fp, ord, score, ids)?;
         }
+        self.scratch.recycle(positions);
         let statistic = acc.statistic();
         out.result = Ok((statistic, statistic.tail().log10_p));
         Ok(out)
