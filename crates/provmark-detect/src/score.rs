@@ -195,6 +195,9 @@ fn walk<F: FnMut(usize, &[u32], u32)>(
     let lead = Lead::new(h, opts);
     let mut buf = [0u32; MAX_CONTEXT_WIDTH];
     let start = h.saturating_sub(lead.len).min(ids.len());
+    // Pair dedup in batches: the set's slots for a batch are loaded together before the inserts
+    // (see `FingerprintSet::insert_batch`), then the new positions go to `f` in order.
+    let mut batch = PairBatch::default();
     for i in start..ids.len() {
         let tok = ids[i];
         let ctx = lead.context_at(ids, i, h, &mut buf);
@@ -213,9 +216,13 @@ fn walk<F: FnMut(usize, &[u32], u32)>(
         }
         match opts.dedup {
             Dedup::Pair => {
-                if !scratch.seen.insert(fp.pair(ctx, tok)) {
-                    continue;
+                batch.idx[batch.n] = i;
+                batch.fp[batch.n] = fp.pair(ctx, tok);
+                batch.n += 1;
+                if batch.n == DEDUP_BATCH {
+                    batch.flush(&mut scratch.seen, ids, &lead, h, &mut f);
                 }
+                continue;
             }
             Dedup::Context => {
                 let c = ctx_fp.unwrap_or_else(|| fp.context(ctx));
@@ -226,6 +233,53 @@ fn walk<F: FnMut(usize, &[u32], u32)>(
             Dedup::None => {}
         }
         f(i, ctx, tok);
+    }
+    batch.flush(&mut scratch.seen, ids, &lead, h, &mut f);
+}
+
+/// Positions per batch of the pair-dedup lookups in [`walk`].
+const DEDUP_BATCH: usize = 16;
+
+/// Pair-dedup candidates of [`walk`] waiting for one [`FingerprintSet::insert_batch`].
+struct PairBatch {
+    idx: [usize; DEDUP_BATCH],
+    fp: [u64; DEDUP_BATCH],
+    fresh: [bool; DEDUP_BATCH],
+    n: usize,
+}
+
+impl Default for PairBatch {
+    fn default() -> Self {
+        PairBatch {
+            idx: [0; DEDUP_BATCH],
+            fp: [0; DEDUP_BATCH],
+            fresh: [false; DEDUP_BATCH],
+            n: 0,
+        }
+    }
+}
+
+impl PairBatch {
+    /// Dedups the waiting candidates in order and hands the new ones to `f`; empties the batch.
+    #[inline(always)]
+    fn flush<F: FnMut(usize, &[u32], u32)>(
+        &mut self,
+        seen: &mut FingerprintSet,
+        ids: &[u32],
+        lead: &Lead,
+        h: usize,
+        f: &mut F,
+    ) {
+        let n = self.n;
+        seen.insert_batch(&self.fp[..n], &mut self.fresh[..n]);
+        let mut buf = [0u32; MAX_CONTEXT_WIDTH];
+        for j in 0..n {
+            if self.fresh[j] {
+                let i = self.idx[j];
+                f(i, lead.context_at(ids, i, h, &mut buf), ids[i]);
+            }
+        }
+        self.n = 0;
     }
 }
 
