@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
 use regex_automata::meta::{Cache as RegexCache, Regex};
-use regex_automata::{Anchored, Input};
+use regex_automata::{hybrid, Anchored, Input};
 use rustc_hash::FxHashMap;
 
 use crate::{Result, TokenizeError};
@@ -96,34 +96,78 @@ impl MissCache {
 /// every thread but the first reaches through a mutex, once per piece; here each thread has
 /// its own search cache ([`ThreadState`]).
 struct Splitter {
-    re: Regex,
-    /// Per pattern of `re`: whether its last character is a look-ahead to give back.
+    /// The forward lazy DFA: every search is anchored at the start of the next piece, so its
+    /// end (and which pattern matched) is all a search needs — no reverse search, none of the
+    /// meta engine's per-call strategy work.
+    dfa: hybrid::dfa::DFA,
+    /// The same patterns for the rare search the lazy DFA gives up on (cache thrashing),
+    /// built on first use.
+    re: std::sync::OnceLock<Regex>,
+    patterns: [&'static str; 3],
+    /// Per pattern: whether its last character is a look-ahead to give back.
     lookahead: [bool; 3],
 }
 
+/// A thread's search caches for one [`Splitter`].
+struct SplitCache {
+    dfa: hybrid::dfa::Cache,
+    re: Option<RegexCache>,
+}
+
 impl Splitter {
-    fn new(words: &str) -> Splitter {
-        let re = Regex::new_many(&[words, r"\s+\s", r"\s+"])
+    fn new(words: &'static str) -> Splitter {
+        Self::with_dfa_config(words, hybrid::dfa::Config::new())
+    }
+
+    fn with_dfa_config(words: &'static str, config: hybrid::dfa::Config) -> Splitter {
+        let patterns = [words, r"\s+\s", r"\s+"];
+        let dfa = hybrid::dfa::DFA::builder()
+            .configure(config)
+            .build_many(&patterns)
             .expect("the bundled split patterns compile");
         Splitter {
-            re,
+            dfa,
+            re: std::sync::OnceLock::new(),
+            patterns,
             lookahead: [false, true, false],
+        }
+    }
+
+    fn cache(&self) -> SplitCache {
+        SplitCache {
+            dfa: self.dfa.create_cache(),
+            re: None,
+        }
+    }
+
+    /// End and pattern of the piece that starts `text` (`None`: no pattern matches).
+    #[inline]
+    fn next_piece(&self, cache: &mut SplitCache, text: &str) -> Option<(usize, usize)> {
+        let input = Input::new(text).anchored(Anchored::Yes);
+        match self.dfa.try_search_fwd(&mut cache.dfa, &input) {
+            Ok(m) => m.map(|m| (m.offset(), m.pattern().as_usize())),
+            Err(_) => {
+                let re = self.re.get_or_init(|| {
+                    Regex::new_many(&self.patterns).expect("the bundled split patterns compile")
+                });
+                re.search_with(cache.re.get_or_insert_with(|| re.create_cache()), &input)
+                    .map(|m| (m.end(), m.pattern().as_usize()))
+            }
         }
     }
 
     /// Calls `f` with each piece of `text`, in order.
     #[inline]
-    fn split<'t>(&self, cache: &mut RegexCache, text: &'t str, mut f: impl FnMut(&'t str)) {
+    fn split<'t>(&self, cache: &mut SplitCache, text: &'t str, mut f: impl FnMut(&'t str)) {
         let mut last = 0;
         while last < text.len() {
-            let input = Input::new(&text[last..]).anchored(Anchored::Yes);
-            let Some(m) = self.re.search_with(cache, &input) else {
+            let Some((len, pattern)) = self.next_piece(cache, &text[last..]) else {
                 // Every character matches some pattern; kept total anyway.
                 f(&text[last..]);
                 return;
             };
-            let mut end = last + m.end();
-            if self.lookahead[m.pattern().as_usize()] {
+            let mut end = last + len;
+            if self.lookahead[pattern] {
                 let back = text[last..end]
                     .chars()
                     .next_back()
@@ -185,7 +229,7 @@ struct HotSlot {
 /// Every cached value is a pure function of the piece's bytes, so no id can change.
 #[derive(Default)]
 struct ThreadState {
-    regex: Option<RegexCache>,
+    regex: Option<SplitCache>,
     hot: Vec<HotSlot>,
     miss: MissCache,
 }
@@ -318,7 +362,7 @@ impl OpenAi {
         let split: &Splitter = self.split;
         THREAD_STATES.with_borrow_mut(|states| {
             let state = &mut states[self.slot()];
-            let regex = state.regex.get_or_insert_with(|| split.re.create_cache());
+            let regex = state.regex.get_or_insert_with(|| split.cache());
             let miss = &mut state.miss;
             if pieces.is_some() && state.hot.is_empty() {
                 state.hot = vec![HotSlot::default(); HOT_SLOTS];
@@ -436,5 +480,36 @@ impl OpenAi {
             }
         }
         String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// When the lazy DFA gives up (forced here: a minimal cache that may not be cleared), the
+    /// meta-regex fallback cuts the same pieces.
+    #[test]
+    fn fallback_when_the_lazy_dfa_gives_up_cuts_the_same_pieces() {
+        let text = "Hello, world!  It's 2026 — ünïcödé ДОБРЫЙ день 你好。\n\n  \tcode: fn f(x) { x+1 }\r\n\
+                    'S 'LL don't WE'VE 12345678 ...!!! ///\n  ";
+        for words in [O200K_WORDS, CL100K_WORDS] {
+            let normal = Splitter::new(words);
+            let starved = Splitter::with_dfa_config(
+                words,
+                hybrid::dfa::Config::new()
+                    .skip_cache_capacity_check(true)
+                    .cache_capacity(0)
+                    .minimum_cache_clear_count(Some(0)),
+            );
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            normal.split(&mut normal.cache(), text, |p| a.push(p));
+            let mut cache = starved.cache();
+            starved.split(&mut cache, text, |p| b.push(p));
+            assert!(cache.re.is_some(), "the fallback was not used");
+            assert_eq!(a, b);
+            assert_eq!(a.concat(), text);
+        }
     }
 }
