@@ -366,17 +366,21 @@ mod tests {
     use std::collections::HashSet;
     use std::hash::Hasher;
 
-    /// The set agrees with std's `HashSet` on inserts and lookups, across growth, clears
-    /// (with and without shrinking), the zero fingerprint and colliding home slots.
-    #[test]
-    fn set_matches_hashset() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
+    /// A xorshift64 stream (test inputs only).
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x
-        };
+        }
+    }
+
+    /// The set agrees with std's `HashSet` on inserts and lookups, across growth, clears
+    /// (with and without shrinking), the zero fingerprint and colliding home slots.
+    #[test]
+    fn set_matches_hashset() {
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         let mut set = FingerprintSet::new();
         for round in 0..6 {
             let mut want = HashSet::new();
@@ -425,13 +429,7 @@ mod tests {
     /// length a fingerprint can have.
     #[test]
     fn word_siphash_matches_siphasher() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         for _ in 0..200 {
             let (k0, k1) = (next(), next());
             for n in 0..=MAX_CONTEXT_WIDTH + 1 {

@@ -163,6 +163,34 @@ fn check_input(ids: &[u32], width: usize) -> Result<()> {
     Ok(())
 }
 
+/// The walk's filters besides dedup: fills `prompt` with the fingerprints of the prompt's
+/// contexts and says whether to check them (prompt-context skipping), and gives the
+/// special-token predicate when special tokens are skipped.
+#[allow(clippy::type_complexity)]
+fn filters<'o>(
+    h: usize,
+    opts: &Options<'o>,
+    prompt: &mut FingerprintSet,
+) -> (bool, Option<&'o (dyn Fn(u32) -> bool + Sync)>) {
+    prompt.clear();
+    // With h = 0 the empty context "occurs" in every prompt; prompt skipping needs h ≥ 1.
+    let prompt_check = match opts.prompt {
+        Some(p) if opts.skip_prompt_contexts && h > 0 => {
+            for w in p.windows(h) {
+                prompt.insert(opts.fingerprinter.context(w));
+            }
+            !prompt.is_empty()
+        }
+        _ => false,
+    };
+    let special = if opts.skip_special {
+        opts.special
+    } else {
+        None
+    };
+    (prompt_check, special)
+}
+
 /// Walks the positions of `ids` that a test scores, calling `f(index, context, token)` for each.
 /// The one place where skipping and dedup are decided.
 #[inline(always)]
@@ -176,22 +204,7 @@ fn walk<F: FnMut(usize, &[u32], u32)>(
     let h = width;
     let fp = &opts.fingerprinter;
     scratch.seen.clear();
-    scratch.prompt.clear();
-    // With h = 0 the empty context "occurs" in every prompt; prompt skipping needs h ≥ 1.
-    let prompt_check = match opts.prompt {
-        Some(p) if opts.skip_prompt_contexts && h > 0 => {
-            for w in p.windows(h) {
-                scratch.prompt.insert(fp.context(w));
-            }
-            !scratch.prompt.is_empty()
-        }
-        _ => false,
-    };
-    let special = if opts.skip_special {
-        opts.special
-    } else {
-        None
-    };
+    let (prompt_check, special) = filters(h, opts, &mut scratch.prompt);
     let lead = Lead::new(h, opts);
     let mut buf = [0u32; MAX_CONTEXT_WIDTH];
     let start = h.saturating_sub(lead.len).min(ids.len());
@@ -331,20 +344,7 @@ fn select_pairs_parallel(
     let h = width;
     let fp = &opts.fingerprinter;
     let mut prompt = FingerprintSet::new();
-    let prompt_check = match opts.prompt {
-        Some(p) if opts.skip_prompt_contexts && h > 0 => {
-            for w in p.windows(h) {
-                prompt.insert(fp.context(w));
-            }
-            !prompt.is_empty()
-        }
-        _ => false,
-    };
-    let special = if opts.skip_special {
-        opts.special
-    } else {
-        None
-    };
+    let (prompt_check, special) = filters(h, opts, &mut prompt);
     let lead = Lead::new(h, opts);
     let start = h.saturating_sub(lead.len).min(ids.len());
     let chunk = (ids.len() - start).div_ceil(threads * 4).max(1 << 14);
