@@ -534,6 +534,23 @@ impl Feed for Selected<'_> {
     }
 }
 
+/// Feeds every position through the PRF batch and hands each `(index, word)` to `consume`.
+#[inline(always)]
+fn drive<P: Prf>(
+    feed: impl Feed,
+    pending: &mut Pending<P>,
+    prf: &P,
+    keyed: &mut Option<(&PairFingerprinter, &mut FingerprintSet)>,
+    mut consume: impl FnMut(u32, u64),
+) {
+    feed.feed(|i, ctx, tok| {
+        if pending.push(i, ctx, tok) {
+            pending.flush(prf, keyed, &mut consume);
+        }
+    });
+    pending.flush(prf, keyed, &mut consume);
+}
+
 /// Scores every position a feed yields, batching the PRF work.
 fn run<P: Prf, const KEEP: bool>(
     wm: &Watermark<P>,
@@ -553,18 +570,13 @@ fn run<P: Prf, const KEEP: bool>(
     let statistic = match wm.scheme() {
         Scheme::Green { gamma, .. } => {
             let mut k = 0u64;
-            let mut consume = |i: u32, w: u64| {
+            let consume = |i: u32, w: u64| {
                 let g = prf.uniform(w) < gamma;
                 k += u64::from(g);
                 n += 1;
                 sink.push(i as usize, if g { 1.0 } else { 0.0 });
             };
-            feed.feed(|i, ctx, tok| {
-                if pending.push(i, ctx, tok) {
-                    pending.flush(prf, &mut keyed, &mut consume);
-                }
-            });
-            pending.flush(prf, &mut keyed, &mut consume);
+            drive(feed, &mut pending, prf, &mut keyed, consume);
             Statistic::Binomial {
                 successes: k,
                 trials: n,
@@ -575,18 +587,13 @@ fn run<P: Prf, const KEEP: bool>(
             let layers = layers.clamp(1, 64);
             let mask = u64::MAX >> (64 - layers);
             let mut k = 0u64;
-            let mut consume = |i: u32, w: u64| {
+            let consume = |i: u32, w: u64| {
                 let g = (w & mask).count_ones();
                 k += u64::from(g);
                 n += 1;
                 sink.push(i as usize, f64::from(g));
             };
-            feed.feed(|i, ctx, tok| {
-                if pending.push(i, ctx, tok) {
-                    pending.flush(prf, &mut keyed, &mut consume);
-                }
-            });
-            pending.flush(prf, &mut keyed, &mut consume);
+            drive(feed, &mut pending, prf, &mut keyed, consume);
             Statistic::Binomial {
                 successes: k,
                 trials: n * u64::from(layers),
@@ -595,7 +602,7 @@ fn run<P: Prf, const KEEP: bool>(
         }
         Scheme::Gumbel => {
             let mut s = 0u128;
-            let mut consume = |i: u32, w: u64| {
+            let consume = |i: u32, w: u64| {
                 // −ln(1 − u) as `ln` of 1 − u: for the uniforms PRFs produce (k-bit grids,
                 // k ≤ 53) 1 − u is exact, so this equals `Watermark::score`'s `−ln_1p(−u)` to
                 // ≤ 1 ulp (measured max relative difference 2.2e-16) at half the cost.
@@ -604,12 +611,7 @@ fn run<P: Prf, const KEEP: bool>(
                 n += 1;
                 sink.push(i as usize, score);
             };
-            feed.feed(|i, ctx, tok| {
-                if pending.push(i, ctx, tok) {
-                    pending.flush(prf, &mut keyed, &mut consume);
-                }
-            });
-            pending.flush(prf, &mut keyed, &mut consume);
+            drive(feed, &mut pending, prf, &mut keyed, consume);
             Statistic::Gamma {
                 sum: gumbel_sum_f64(s),
                 count: n,
@@ -618,7 +620,7 @@ fn run<P: Prf, const KEEP: bool>(
         Scheme::DualKeyGumbel { alpha } => {
             // vLLM's dual-key score: key A's word in the low half, key B's in the high half.
             let mut s = 0u128;
-            let mut consume = |i: u32, w: u64| {
+            let consume = |i: u32, w: u64| {
                 // `ln(1 − u)` as in the Gumbel arm (1 − u is exact on vLLM's 24-bit grid).
                 let ea = -(1.0 - prf.uniform(w & 0xFFFF_FFFF)).ln();
                 let eb = -(1.0 - prf.uniform(w >> 32)).ln();
@@ -627,12 +629,7 @@ fn run<P: Prf, const KEEP: bool>(
                 n += 1;
                 sink.push(i as usize, score);
             };
-            feed.feed(|i, ctx, tok| {
-                if pending.push(i, ctx, tok) {
-                    pending.flush(prf, &mut keyed, &mut consume);
-                }
-            });
-            pending.flush(prf, &mut keyed, &mut consume);
+            drive(feed, &mut pending, prf, &mut keyed, consume);
             Statistic::DualKeyGamma {
                 sum: gumbel_sum_f64(s),
                 count: n,
