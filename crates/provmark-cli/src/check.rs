@@ -66,7 +66,7 @@ pub struct CheckArgs {
     score_special: bool,
     /// Hugging Face tokenizer.json to use instead of the path recorded in the profile (its
     /// SHA-256 must match the profile).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, alias = "model", value_name = "FILE")]
     tokenizer: Option<PathBuf>,
     /// Replace invalid UTF-8 with U+FFFD (with a warning) instead of failing.
     #[arg(long)]

@@ -40,6 +40,10 @@ pub struct KeygenArgs {
     /// Hugging Face tokenizer.json.
     #[arg(long, default_value = "o200k_base")]
     tokenizer: String,
+    /// Bind the profile to this GGUF model's tokenizer (e.g. the SmolLM2 file of
+    /// tools/fetch-model.sh) instead of --tokenizer.
+    #[arg(long, value_name = "GGUF", conflicts_with = "tokenizer")]
+    model: Option<PathBuf>,
     /// Watermark repeated contexts too (default: repeats within one generation are sampled
     /// without the watermark).
     #[arg(long)]
@@ -102,13 +106,17 @@ enum SbwSchemeArg {
 pub fn run(a: KeygenArgs) -> anyhow::Result<ExitCode> {
     // A bundled encoding is named, not loaded (nothing to hash); a tokenizer.json is loaded for
     // its SHA-256 and vocabulary size.
-    let spec = match a.tokenizer.as_str() {
-        "o200k_base" | "cl100k_base" => provmark_core::TokenizerSpec::Tiktoken {
-            encoding: a.tokenizer.clone(),
-        },
-        _ => provmark_tokenize::Tokenizer::from_arg(&a.tokenizer)
-            .with_context(|| format!("cannot load tokenizer `{}`", a.tokenizer))?
-            .spec(),
+    let spec = if let Some(model) = &a.model {
+        model_tokenizer_spec(model)?
+    } else {
+        match a.tokenizer.as_str() {
+            "o200k_base" | "cl100k_base" => provmark_core::TokenizerSpec::Tiktoken {
+                encoding: a.tokenizer.clone(),
+            },
+            _ => provmark_tokenize::Tokenizer::from_arg(&a.tokenizer)
+                .with_context(|| format!("cannot load tokenizer `{}`", a.tokenizer))?
+                .spec(),
+        }
     };
     let profile = match a.import {
         None => native(&a, spec)?,
@@ -228,4 +236,28 @@ fn import(
                 .context("cannot build the profile")?)
         }
     }
+}
+
+/// The identity of a GGUF model's tokenizer. When the shipped extract
+/// (`assets/smollm2/tokenizer.json`, as seen from the working directory) is the same tokenizer, the
+/// profile records that small file as its path hint, so `check` and `scan` never need the model.
+fn model_tokenizer_spec(model: &std::path::Path) -> anyhow::Result<provmark_core::TokenizerSpec> {
+    let tok = provmark_tokenize::Tokenizer::from_file(model)
+        .with_context(|| format!("cannot read the tokenizer of {}", model.display()))?;
+    let spec = tok.spec();
+    let shipped = std::path::Path::new(provmark_model::SHIPPED_TOKENIZER);
+    if shipped.is_file() {
+        if let Ok(t) = provmark_tokenize::Tokenizer::from_file(shipped) {
+            if let (
+                provmark_core::TokenizerSpec::HuggingFace { sha256: a, .. },
+                provmark_core::TokenizerSpec::HuggingFace { sha256: b, .. },
+            ) = (&spec, t.spec())
+            {
+                if *a == b {
+                    return Ok(t.spec());
+                }
+            }
+        }
+    }
+    Ok(spec)
 }

@@ -13,7 +13,9 @@ mod check;
 mod common;
 mod eval;
 mod generate;
+mod generate_model;
 mod keygen;
+mod model;
 mod scan;
 mod verify_report;
 
@@ -32,9 +34,14 @@ enum Command {
     /// Test one suspect text (or token ids) for the watermark: verdict, exact p-value, account,
     /// spans.
     Check(check::CheckArgs),
-    /// Generate text with the simulated language model (a simulation, not a real model),
-    /// watermarked unless --no-watermark.
-    Generate(generate::GenerateArgs),
+    /// Answer chat prompts with a real model (SmolLM2 GGUF), every token watermarked through the
+    /// serving library unless --no-watermark.
+    Generate(generate_model::GenerateArgs),
+    /// Generate text with the simulated language model (a simulation, not a real model; fast,
+    /// for tests and calibration), watermarked unless --no-watermark.
+    GenerateSim(generate::GenerateArgs),
+    /// Model files: convert a GGUF to Q8_0, extract its tokenizer, show its architecture.
+    Model(model::ModelArgs),
     /// Scan a corpus for distillation evidence: one pooled exact test over every distinct token
     /// pair, per-account attribution, JSON and HTML evidence reports.
     Scan(scan::ScanArgs),
@@ -58,7 +65,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Check(a) => check::run(a),
-        Command::Generate(a) => generate::run(a),
+        Command::Generate(a) => generate_model::run(a),
+        Command::GenerateSim(a) => generate::run(a),
+        Command::Model(a) => model::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Scan(a) => scan::run(a),

@@ -65,8 +65,9 @@ pub struct ScanArgs {
     /// Skip records with fewer tokens (always at least context width + 1).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub min_tokens: usize,
-    /// Hugging Face tokenizer.json to use instead of the path recorded in the profile.
-    #[arg(long, value_name = "FILE")]
+    /// Hugging Face tokenizer.json, or a GGUF model (`--model`), whose tokenizer to use instead
+    /// of the path recorded in the profile.
+    #[arg(long, alias = "model", value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
     /// Print the sealed JSON report on standard output instead of the summary.
     #[arg(long)]

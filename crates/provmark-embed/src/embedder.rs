@@ -484,6 +484,57 @@ impl<P: Prf> Embedder<P> {
         Ok(())
     }
 
+    /// [`Embedder::choose_batch`] with one RNG per row: row i draws only from `rngs[i]`, so each
+    /// row's tokens are the same whatever other rows share its batch (a request seeded by its
+    /// client gives the same answer at batch 1 and batch 16). Same layout and errors as
+    /// `choose_batch`; `rngs.len()` must equal `seqs.len()`.
+    pub fn choose_batch_per_row<R: RngCore>(
+        &self,
+        seqs: &mut [SequenceState],
+        contexts: &[u32],
+        dist: Dist<'_>,
+        scratch: &mut Scratch,
+        rngs: &mut [R],
+        out: &mut [Choice],
+    ) -> Result<()> {
+        let rows = seqs.len();
+        let h = self.context_width();
+        if out.len() != rows || rngs.len() != rows {
+            return Err(EmbedError::LengthMismatch {
+                what: "batch outputs and RNGs vs sequences",
+                expected: rows,
+                found: if out.len() != rows {
+                    out.len()
+                } else {
+                    rngs.len()
+                },
+            });
+        }
+        if contexts.len() != rows * h {
+            return Err(EmbedError::LengthMismatch {
+                what: "batch contexts vs sequences × context width",
+                expected: rows * h,
+                found: contexts.len(),
+            });
+        }
+        for (row, ((seq, o), rng)) in seqs
+            .iter_mut()
+            .zip(out.iter_mut())
+            .zip(rngs.iter_mut())
+            .enumerate()
+        {
+            let wrap = |e: EmbedError| EmbedError::Batch {
+                row,
+                source: Box::new(e),
+            };
+            let d = dist.row(row, rows).map_err(wrap)?;
+            *o = self
+                .choose(seq, &contexts[row * h..(row + 1) * h], d, scratch, rng)
+                .map_err(wrap)?;
+        }
+        Ok(())
+    }
+
     /// Batch form of [`Embedder::bias_logits`]: `logits` holds `seqs.len()` rows of the full
     /// vocabulary, `contexts` h ids per row. `out[i]` tells whether row i was biased.
     pub fn bias_logits_batch(

@@ -27,14 +27,38 @@ pub(crate) struct Hf {
 }
 
 impl Hf {
+    /// Loads a `tokenizer.json`, or the vocabulary of a GGUF model file (recognised by its magic
+    /// bytes; see [`crate::gguf`]): either way the identity is the SHA-256 of the JSON bytes.
     pub(crate) fn load(path: &Path) -> Result<Hf> {
-        let bytes = std::fs::read(path).map_err(|source| TokenizeError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let mut head = [0u8; 4];
+        let is_gguf = {
+            use std::io::Read;
+            let mut f = std::fs::File::open(path).map_err(|source| TokenizeError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            f.read(&mut head).map_err(|source| TokenizeError::Io {
+                path: path.to_path_buf(),
+                source,
+            })? == 4
+                && crate::gguf::is_gguf(&head)
+        };
+        let bytes = if is_gguf {
+            crate::gguf::GgufVocab::from_path(path)?.to_tokenizer_json()?
+        } else {
+            std::fs::read(path).map_err(|source| TokenizeError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+        };
+        Hf::from_bytes(&bytes, path)
+    }
+
+    /// A `tokenizer.json` given as bytes; `path` is where it came from (the profile's hint).
+    pub(crate) fn from_bytes(bytes: &[u8], path: &Path) -> Result<Hf> {
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let mut tok =
-            tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| TokenizeError::InvalidFile {
+            tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| TokenizeError::InvalidFile {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;

@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod gguf;
 mod hf;
 mod openai;
 
@@ -99,6 +100,12 @@ pub enum TokenizeError {
         /// Length of the longest valid prefix.
         valid_up_to: usize,
     },
+    /// A GGUF model file whose header or tokenizer metadata is malformed.
+    #[error("invalid GGUF file: {0}")]
+    InvalidGguf(String),
+    /// A GGUF model file whose tokenizer we cannot reproduce exactly (an unknown pre-tokenizer).
+    #[error("unsupported GGUF tokenizer: {0}")]
+    UnsupportedGguf(String),
     /// The Hugging Face tokenizer failed while encoding or decoding.
     #[error("tokenizer failed: {0}")]
     Backend(String),
@@ -171,7 +178,10 @@ impl Tokenizer {
         })
     }
 
-    /// A Hugging Face `tokenizer.json`. Its identity is the SHA-256 of the file's bytes.
+    /// A Hugging Face `tokenizer.json`, or a GGUF model file (recognised by its magic bytes), whose
+    /// vocabulary is turned into the equivalent canonical `tokenizer.json` ([`gguf`]). The identity
+    /// is the SHA-256 of the JSON bytes: a profile made from the model file and one made from the
+    /// extracted `tokenizer.json` are the same tokenizer.
     pub fn from_file(path: &Path) -> Result<Tokenizer> {
         Ok(Tokenizer {
             backend: Backend::Hf(Box::new(hf::Hf::load(path)?)),
