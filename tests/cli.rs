@@ -122,7 +122,7 @@ fn generate_then_check_detects_watermark_and_not_clean_text() {
         // watermark needs a few thousand tokens to reach 1e-6; Gumbel far fewer.
         let wm = run(
             bin()
-                .args(["generate", "--tokens", "4000", "--seed", "11", "--profile"])
+                .args(["generate-sim", "--tokens", "4000", "--seed", "11", "--profile"])
                 .arg(&p),
             None,
         );
@@ -130,7 +130,7 @@ fn generate_then_check_detects_watermark_and_not_clean_text() {
         let clean = run(
             bin()
                 .args([
-                    "generate",
+                    "generate-sim",
                     "--tokens",
                     "4000",
                     "--seed",
@@ -186,7 +186,7 @@ fn generate_jsonl_is_deterministic_and_attribution_names_the_account() {
     let d = tmp("attr");
     let p = keygen(&d, "k.json", &["--scheme", "gumbel"]);
     let args = [
-        "generate",
+        "generate-sim",
         "--jsonl",
         "--tokens",
         "1500",
@@ -237,7 +237,7 @@ fn check_reports_spans_in_mixed_text() {
     let clean = run(
         bin()
             .args([
-                "generate",
+                "generate-sim",
                 "--no-watermark",
                 "--tokens",
                 "600",
@@ -250,14 +250,14 @@ fn check_reports_spans_in_mixed_text() {
     );
     let wm = run(
         bin()
-            .args(["generate", "--tokens", "1500", "--seed", "2", "--profile"])
+            .args(["generate-sim", "--tokens", "1500", "--seed", "2", "--profile"])
             .arg(&p),
         None,
     );
     let clean2 = run(
         bin()
             .args([
-                "generate",
+                "generate-sim",
                 "--no-watermark",
                 "--tokens",
                 "600",
@@ -393,7 +393,7 @@ fn dedup_repeated_sentence_is_no_more_significant_than_once() {
     let p = keygen(&d, "k.json", &[]);
     let wm = run(
         bin()
-            .args(["generate", "--tokens", "40", "--seed", "4", "--profile"])
+            .args(["generate-sim", "--tokens", "40", "--seed", "4", "--profile"])
             .arg(&p),
         None,
     );

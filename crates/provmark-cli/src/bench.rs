@@ -36,6 +36,13 @@ enum BenchWhat {
         /// One JSON object per configuration (one line each).
         #[arg(long)]
         json: bool,
+        /// Measure whole decode steps of this GGUF model instead (forward pass + selection at
+        /// batch 1): the watermark's share of a step, against plain sampling in the same steps.
+        #[arg(long, value_name = "GGUF")]
+        model: Option<std::path::PathBuf>,
+        /// --model: decode steps measured.
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
     },
 }
 
@@ -48,7 +55,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         rounds,
         round_ms,
         json,
+        model,
+        steps,
     } = a.what;
+    if let Some(path) = model {
+        return model_bench(&path, steps, json);
+    }
     let vocabs = if vocab.is_empty() {
         vec![50_000, 128_000, 200_000]
     } else {
@@ -91,6 +103,42 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench serving --model`: the watermark's share of a real decode step.
+fn model_bench(path: &std::path::Path, steps: usize, json: bool) -> anyhow::Result<ExitCode> {
+    use provmark_core::{Profile, Scheme, SecretKey};
+    if steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    let model = provmark_model::load(path)?;
+    let tok = provmark_tokenize::Tokenizer::from_file(path)?;
+    let vocab = model.config().vocab_size;
+    // Throwaway keys: only the cost is measured.
+    let key = |s| Profile::from_secret(SecretKey::from_bytes([9; 32]), s, 2, tok.spec());
+    let green = provmark_embed::Embedder::from_profile(&key(Scheme::DEFAULT_GREEN)?, None, vocab)?;
+    let gumbel = provmark_embed::Embedder::from_profile(&key(Scheme::Gumbel)?, None, vocab)?;
+    let r = provmark_model::bench::decode_step_costs(&model, &tok, &green, &gumbel, steps)?;
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "{} decode steps of {} (batch 1): forward {:.2} ms, plain sampling {:.1} us, green {:.1} us, gumbel {:.1} us",
+            r.steps,
+            path.display(),
+            r.forward_ms,
+            r.plain_us,
+            r.green_us,
+            r.gumbel_us
+        );
+        println!(
+            "watermark share of a decode step: green {:.3}%  gumbel {:.3}%  ({:.1} tokens/s unwatermarked)",
+            r.green_step_share * 100.0,
+            r.gumbel_step_share * 100.0,
+            r.decode_tokens_per_s
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -24,6 +24,51 @@ enum EvalCommand {
     Tables(TablesArgs),
     /// Write the bundled demo corpus (suspect, control, served outputs, public demo profile).
     Demo(DemoArgs),
+    /// The real-model experiment (SmolLM2): generate answers (resumable), then analyse them into
+    /// docs/real-model.json.
+    RealModel(RealModelArgs),
+}
+
+/// Arguments of `provmark eval real-model`.
+#[derive(Args, Debug)]
+struct RealModelArgs {
+    /// `generate` (append missing answers, resumable), `analyze` (figures from what is there),
+    /// or `both`.
+    #[arg(value_parser = ["generate", "analyze", "both"])]
+    step: String,
+    /// Experiment folder (answers/ inside).
+    #[arg(long, default_value = "experiments/real-model")]
+    dir: PathBuf,
+    /// The GGUF model.
+    #[arg(long, default_value = "models/SmolLM2-135M-Instruct.Q8_0.gguf")]
+    model: PathBuf,
+    /// Prompt file.
+    #[arg(long, default_value = "experiments/prompts/everyday.jsonl")]
+    prompts: PathBuf,
+    /// Answers per cell.
+    #[arg(long, default_value_t = 300)]
+    answers: usize,
+    /// Clean T = 1.0 answers for the calibration.
+    #[arg(long, default_value_t = 2000)]
+    calibration_answers: usize,
+    /// Independent keys per clean answer in the calibration.
+    #[arg(long, default_value_t = 10)]
+    calibration_keys: usize,
+    /// Most tokens per answer.
+    #[arg(long, default_value_t = 400)]
+    max_tokens: usize,
+    /// Rows decoded together.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Answers per cell per round.
+    #[arg(long, default_value_t = 25)]
+    round: usize,
+    /// Stop starting new rounds after this many minutes.
+    #[arg(long)]
+    minutes: Option<f64>,
+    /// Where analyze writes the JSON (fields other than the measured ones are kept).
+    #[arg(long, default_value = "docs/real-model.json")]
+    out: PathBuf,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -121,6 +166,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         EvalCommand::Distill(a) => distill(a),
         EvalCommand::Tables(a) => tables(a),
         EvalCommand::Demo(a) => demo(a),
+        EvalCommand::RealModel(a) => real_model(a),
     }
 }
 
@@ -225,5 +271,45 @@ fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         a.seed,
     )?;
     println!("{}", serde_json::to_string(&s)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn real_model(a: RealModelArgs) -> anyhow::Result<ExitCode> {
+    use provmark_eval::real;
+    if a.step == "generate" || a.step == "both" {
+        let cfg = real::RealConfig {
+            dir: a.dir.clone(),
+            model: a.model.clone(),
+            prompts: a.prompts.clone(),
+            answers_per_cell: a.answers,
+            calibration_answers: a.calibration_answers,
+            max_tokens: a.max_tokens,
+            batch: a.batch,
+            round: a.round.max(1),
+            budget_secs: a.minutes.map(|m| m * 60.0),
+        };
+        let n = real::generate(&cfg, &mut |m| eprintln!("{m}"))?;
+        eprintln!("generate: {n} answers written");
+    }
+    if a.step == "analyze" || a.step == "both" {
+        let tok = provmark_tokenize::Tokenizer::from_file(&a.model)
+            .or_else(|_| provmark_tokenize::Tokenizer::from_file("assets/smollm2/tokenizer.json".as_ref()))
+            .context("cannot load the SmolLM2 tokenizer")?;
+        let report = real::analyze(&a.dir, &tok, a.calibration_keys)?;
+        let mut value = serde_json::to_value(&report)?;
+        // Keep figures other steps wrote (serving, batching) when this run has none.
+        if let Ok(old) = std::fs::read_to_string(&a.out) {
+            if let Ok(old) = serde_json::from_str::<serde_json::Value>(&old) {
+                for k in ["serving", "batching"] {
+                    if value[k].is_null() && !old[k].is_null() {
+                        value[k] = old[k].clone();
+                    }
+                }
+            }
+        }
+        let text = serde_json::to_string_pretty(&value)? + "\n";
+        std::fs::write(&a.out, text).with_context(|| format!("cannot write {}", a.out.display()))?;
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
     Ok(ExitCode::SUCCESS)
 }

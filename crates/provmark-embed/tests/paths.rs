@@ -441,3 +441,50 @@ fn batch_equals_rows_one_by_one() {
         assert!(matches!(err, EmbedError::Batch { row: 3, .. }), "{err:?}");
     }
 }
+
+/// With one RNG per row, a row's tokens do not depend on which other rows share its batch: the
+/// per-row batch call equals single calls, and a row alone equals the same row among others.
+#[test]
+fn per_row_rngs_make_rows_independent_of_the_batch() {
+    for scheme in [Scheme::DEFAULT_GREEN, Scheme::Gumbel] {
+        let e = embedder(5, scheme, 2, VOCAB);
+        let mut data = ChaCha8Rng::seed_from_u64(77);
+        let rows = 5;
+        let mut all = Vec::new();
+        for _ in 0..rows {
+            all.extend(logits(&mut data));
+        }
+        let contexts: Vec<u32> = (0..rows as u32 * 2).map(|i| 100 + i).collect();
+        let mut scratch = Scratch::with_capacity(VOCAB);
+        let mut seqs: Vec<SequenceState> = (0..rows).map(|_| e.new_sequence(16)).collect();
+        let mut rngs: Vec<ChaCha8Rng> = (0..rows as u64).map(ChaCha8Rng::seed_from_u64).collect();
+        let mut out = vec![
+            Choice {
+                token: 0,
+                watermarked: false
+            };
+            rows
+        ];
+        e.choose_batch_per_row(&mut seqs, &contexts, Dist::Logits(&all), &mut scratch, &mut rngs, &mut out)
+            .unwrap();
+        for r in 0..rows {
+            let mut seq = e.new_sequence(16);
+            let mut rng = ChaCha8Rng::seed_from_u64(r as u64);
+            let one = e
+                .choose(
+                    &mut seq,
+                    &contexts[2 * r..2 * r + 2],
+                    Dist::Logits(&all[r * VOCAB..(r + 1) * VOCAB]),
+                    &mut scratch,
+                    &mut rng,
+                )
+                .unwrap();
+            assert_eq!(one, out[r], "row {r}");
+        }
+        // A wrong number of RNGs is an error, not a panic.
+        let mut two: Vec<ChaCha8Rng> = (0..2).map(ChaCha8Rng::seed_from_u64).collect();
+        assert!(e
+            .choose_batch_per_row(&mut seqs, &contexts, Dist::Logits(&all), &mut scratch, &mut two, &mut out)
+            .is_err());
+    }
+}

@@ -16,6 +16,18 @@ pub enum EvalError {
     /// A tokenizer error.
     #[error(transparent)]
     Tokenize(#[from] provmark_tokenize::TokenizeError),
+    /// Bad input to the real-model experiment (the message names the file or value).
+    #[error("{0}")]
+    Input(String),
+    /// The real model failed.
+    #[error(transparent)]
+    Model(#[from] provmark_model::ModelError),
+    /// Detection failed.
+    #[error(transparent)]
+    Detect(#[from] provmark_detect::DetectError),
+    /// The serving library refused a parameter.
+    #[error(transparent)]
+    Embed(#[from] provmark_embed::EmbedError),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
@@ -24,6 +36,16 @@ pub enum EvalError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+impl EvalError {
+    /// An I/O error on `path`.
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> EvalError {
+        EvalError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// Result alias of this crate.

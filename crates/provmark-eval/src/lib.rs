@@ -19,6 +19,7 @@ pub mod error;
 pub mod lang;
 pub mod ngram;
 pub mod pooled;
+pub mod real;
 pub mod report;
 pub mod tables;
 

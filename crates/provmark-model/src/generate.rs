@@ -92,6 +92,9 @@ pub struct Answer {
     /// Entropy (nats) of the distribution each token was drawn from (after temperature, top-k
     /// and top-p, before the watermark), one per token of `ids`.
     pub entropies: Vec<f32>,
+    /// Log-probability (nats) of each token of `ids` under the unwatermarked model at
+    /// temperature 1 (for perplexities).
+    pub logprobs: Vec<f32>,
 }
 
 /// Everything fixed for a run of answers.
@@ -110,6 +113,7 @@ struct Row {
     cache: KvCache,
     ids: Vec<u32>,
     entropies: Vec<f32>,
+    logprobs: Vec<f32>,
     watermarked: usize,
     next_logits: Vec<f32>,
     done: Option<Finish>,
@@ -198,6 +202,7 @@ impl<'a> Generator<'a> {
                     cache,
                     ids: Vec::new(),
                     entropies: Vec::new(),
+                    logprobs: Vec::new(),
                     watermarked: 0,
                     next_logits,
                     done: None,
@@ -258,6 +263,7 @@ impl<'a> Generator<'a> {
                     row.entropies.pop();
                     row.done = Some(Finish::Stop);
                 } else {
+                    row.logprobs.push(token_logprob(&row.next_logits, token) as f32);
                     row.ids.push(token);
                     if row.ids.len() >= self.sampling.max_tokens {
                         row.done = Some(Finish::Length);
@@ -282,6 +288,7 @@ impl<'a> Generator<'a> {
                         finish,
                         watermarked_steps: row.watermarked,
                         entropies: row.entropies,
+                        logprobs: row.logprobs,
                     })?;
                 } else {
                     r += 1;
@@ -314,6 +321,13 @@ impl<'a> Generator<'a> {
         out.extend(logits.iter().map(|&l| l / s.temperature));
         shape_in_place(out, s.top_k, s.top_p, order);
     }
+}
+
+/// ln p(token) under the softmax of `logits`.
+fn token_logprob(logits: &[f32], token: u32) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+    logits[token as usize] as f64 - max - sum.ln()
 }
 
 /// Masks (`-inf`) every token outside the top `k` (0 = no limit) and outside the nucleus of
