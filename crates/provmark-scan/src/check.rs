@@ -420,6 +420,9 @@ pub fn load_tokenizer(
     }
 }
 
+/// Byte range of each token in the text.
+type ByteRanges = Vec<(usize, usize)>;
+
 /// Checks one text or id sequence: verdict, exact p-value, best account, spans.
 ///
 /// `tokenizer` must be the profile's (from [`load_tokenizer`], or one the caller loaded and
@@ -433,7 +436,7 @@ pub fn check(
 
     // Token ids, and byte offsets when we tokenized ourselves.
     let encoded;
-    let (ids, offsets): (&[u32], Option<Vec<(usize, usize)>>) = match req.input {
+    let (ids, offsets): (&[u32], Option<ByteRanges>) = match req.input {
         CheckInput::TokenIds(ids) => {
             if ids.is_empty() {
                 return Err(CheckError::Input("no token ids".into()));
@@ -631,7 +634,7 @@ pub fn read_accounts_file(path: &Path, comments: bool) -> Result<Vec<String>> {
     let accounts: Vec<String> = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !(comments && l.starts_with('#')))
+        .filter(|l| !(l.is_empty() || comments && l.starts_with('#')))
         .map(String::from)
         .collect();
     if accounts.is_empty() {
