@@ -59,7 +59,7 @@ class Profile:
         ``UserWarning``s."""
         inner, warns = _provmark.Profile._load(os.fspath(path))
         for w in warns:
-            _warnings.warn(f"{os.fspath(path)}: {w}", UserWarning, stacklevel=2)
+            _warnings.warn(w, UserWarning, stacklevel=2)
         return cls(inner)
 
     @property
