@@ -17,6 +17,14 @@ fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c")
 }
 
+/// The C programs are relinked by every `make` (the library is a phony prerequisite): tests
+/// hold this lock while they build and run them, so no test runs a binary another relinks.
+static MAKE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn make_lock() -> std::sync::MutexGuard<'static, ()> {
+    MAKE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Where this test's build put the static library (target/release), and a private output
 /// folder for the C programs.
 fn make(target: &str) -> PathBuf {
@@ -54,6 +62,7 @@ fn make(target: &str) -> PathBuf {
 
 #[test]
 fn sampler_example_runs_clean_under_asan() {
+    let _lock = make_lock();
     let out = make("identity"); // builds the library archive path check and the output folder
     let o = Command::new("make")
         .arg("-C")
@@ -217,6 +226,7 @@ fn identity_over(profile: &Profile, path: &Path, bin: &Path, seed: u64) {
 
 #[test]
 fn c_and_rust_choose_the_same_tokens_and_biased_logits() {
+    let _lock = make_lock();
     let bin = make("identity").join("identity");
     let dir = std::env::temp_dir().join(format!("provmark-ffi-identity-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
