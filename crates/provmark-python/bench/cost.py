@@ -4,7 +4,7 @@
 
 Builds `cargo build --release -p provmark-ffi --example cost` and `make -C
 crates/provmark-ffi/examples/c cost`, then for V = 49,152 and 200,000 runs ROUNDS interleaved
-rounds of: the Rust call (`Embedder::choose`), the C call (`provmark_sampler_choose`) and the
+rounds (order shuffled in each round) of: the Rust call (`Embedder::choose`), the C call (`provmark_sampler_choose`) and the
 Python call (`provmark.Sampler.choose` on a [1, seq] history and [1, V] float32 logits, history
 growing as in a Hugging Face decode loop) — green list, the demo profile, account "account-42",
 the same logits in all three. Prints one Markdown row per V: medians and the per-round ratios'
@@ -13,6 +13,7 @@ medians (and ranges).
 
 import json
 import pathlib
+import random
 import statistics
 import subprocess
 import sys
@@ -68,11 +69,19 @@ def main():
     print("|---:|---:|---:|---:|---:|---:|")
     for vocab in (49_152, 200_000):
         row = logits(vocab)
-        r, c, p = [], [], []
+        runs = {
+            "rust": lambda: external([str(TARGET / "examples" / "cost"), str(PROFILE), str(vocab), str(tokens)]),
+            "c": lambda: external([str(TARGET / "c-example" / "cost"), str(PROFILE), str(vocab), str(tokens)]),
+            "python": lambda: python_ns(profile, vocab, tokens, row),
+        }
+        got = {k: [] for k in runs}
+        order = random.Random(vocab)
         for _ in range(rounds):
-            r.append(external([str(TARGET / "examples" / "cost"), str(PROFILE), str(vocab), str(tokens)]))
-            c.append(external([str(TARGET / "c-example" / "cost"), str(PROFILE), str(vocab), str(tokens)]))
-            p.append(python_ns(profile, vocab, tokens, row))
+            names = list(runs)
+            order.shuffle(names)  # no language always runs first or last in a round
+            for name in names:
+                got[name].append(runs[name]())
+        r, c, p = got["rust"], got["c"], got["python"]
         cr = [ci / ri for ci, ri in zip(c, r)]
         pr = [pi / ri for pi, ri in zip(p, r)]
         med = statistics.median

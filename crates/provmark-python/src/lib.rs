@@ -395,7 +395,7 @@ impl BatchSampler {
 
 /// `provmark check` on text or token ids; returns `check --json`'s object as a JSON string.
 #[pyfunction]
-#[pyo3(signature = (profile, text=None, token_ids=None, accounts=None, alpha=1e-6, prompt=None, dedup=None, score_special=false))]
+#[pyo3(signature = (profile, text=None, token_ids=None, accounts=None, alpha=1e-6, prompt=None, prompt_token_ids=None, dedup=None, score_special=false))]
 #[allow(clippy::too_many_arguments)]
 fn _check(
     py: Python<'_>,
@@ -405,6 +405,7 @@ fn _check(
     accounts: Option<Vec<String>>,
     alpha: f64,
     prompt: Option<String>,
+    prompt_token_ids: Option<Vec<u32>>,
     dedup: Option<String>,
     score_special: bool,
 ) -> PyResult<String> {
@@ -417,7 +418,16 @@ fn _check(
     let mut req = CheckRequest::new(input);
     req.accounts = &accounts;
     req.alpha = alpha;
-    req.prompt = prompt.as_deref().map(CheckInput::Text);
+    req.prompt = match (&prompt, &prompt_token_ids) {
+        (None, None) => None,
+        (Some(t), None) => Some(CheckInput::Text(t)),
+        (None, Some(ids)) => Some(CheckInput::TokenIds(ids)),
+        _ => {
+            return Err(value_err(
+                "give at most one of prompt= and prompt_token_ids=",
+            ))
+        }
+    };
     req.score_special = score_special;
     req.dedup = match dedup.as_deref() {
         None => None,

@@ -212,3 +212,18 @@ def test_vllm_adapter_against_stub(profile):
     a = provmark.VllmLogitsProcessor(profile)([7, 8], [9], logits.copy())
     h = provmark.LogitsProcessor(profile)(np.array([[7, 8, 9]]), logits.copy()[None, :])[0]
     np.testing.assert_array_equal(a, h)
+
+
+def test_prompt_contexts_are_not_scored(profile, cli, demo_profile_path, tmp_path):
+    ids = list(range(2000, 2300))
+    full = provmark.check(token_ids=ids, profile=profile)
+    by_ids = provmark.check(token_ids=ids, profile=profile, prompt_token_ids=ids[:100])
+    assert by_ids["scored_tokens"] < full["scored_tokens"]
+    text = "The quick brown fox jumps over the lazy dog. " * 3 + "An answer that goes on for a while."
+    prompt = "The quick brown fox jumps over the lazy dog."
+    (tmp_path / "t.txt").write_text(text)
+    (tmp_path / "p.txt").write_text(prompt)
+    want = _cli_json(cli, "check", "--json", "--profile", demo_profile_path, tmp_path / "t.txt", "--prompt", tmp_path / "p.txt")
+    assert provmark.check(text=text, prompt=prompt, profile=profile) == want
+    with pytest.raises(ValueError):
+        provmark.check(token_ids=ids, profile=profile, prompt="x", prompt_token_ids=[1, 2])

@@ -243,11 +243,15 @@ def check(
     *,
     alpha: float = 1e-6,
     prompt: Optional[str] = None,
+    prompt_token_ids: Optional[Iterable[int]] = None,
     dedup: Optional[str] = None,
     score_special: bool = False,
 ) -> dict:
     """Tests one text (or token ids) for the watermark; returns the object that
-    ``provmark check --json`` prints (verdict, exact p-value, best account, spans)."""
+    ``provmark check --json`` prints (verdict, exact p-value, best account, spans).
+
+    ``prompt`` (text) or ``prompt_token_ids``: the prompt the text answered; pairs whose
+    context occurs in it are not scored."""
     if profile is None:
         raise TypeError("check() needs profile=")
     ids = None if token_ids is None else [int(i) for i in np.asarray(token_ids).reshape(-1)]
@@ -258,6 +262,7 @@ def check(
         accounts=list(accounts) if accounts is not None else None,
         alpha=alpha,
         prompt=prompt,
+        prompt_token_ids=None if prompt_token_ids is None else [int(i) for i in np.asarray(prompt_token_ids).reshape(-1)],
         dedup=dedup,
         score_special=score_special,
     )
