@@ -1,9 +1,9 @@
 """Per-token cost of the Python and C calls over the Rust call, in the same run.
 
-    python bench/cost.py [ROUNDS] [TOKENS]     (from crates/provmark-python, package installed)
+    python bench/cost.py [ROUNDS] [TOKENS] [V,V,...]   (from crates/provmark-python, package installed)
 
 Builds `cargo build --release -p provmark-ffi --example cost` and `make -C
-crates/provmark-ffi/examples/c cost`, then for V = 49,152 and 200,000 runs ROUNDS interleaved
+crates/provmark-ffi/examples/c cost`, then for V = 49,152 and 200,000 (or the given sizes) runs ROUNDS interleaved
 rounds (order shuffled in each round) of: the Rust call (`Embedder::choose`), the C call (`provmark_sampler_choose`) and the
 Python call (`provmark.Sampler.choose` on a [1, seq] history and [1, V] float32 logits, history
 growing as in a Hugging Face decode loop) — green list, the demo profile, account "account-42",
@@ -43,12 +43,12 @@ def logits(vocab):
 
 def python_ns(profile, vocab, tokens, row):
     sampler = provmark.Sampler(profile, account="account-42")
-    hist = [11, 12]
+    hist = np.zeros((1, tokens + 2), dtype=np.int64)  # like a decode loop's id tensor
+    hist[0, :2] = [11, 12]
     lg = row[None, :]
     t0 = time.perf_counter_ns()
     for t in range(tokens):
-        tok = sampler.choose(np.array([hist], dtype=np.int64), lg, seed=t)
-        hist.append(int(tok[0]))
+        hist[0, t + 2] = sampler.choose(hist[:, : t + 2], lg, seed=t)[0]
     return (time.perf_counter_ns() - t0) / tokens
 
 
@@ -67,7 +67,8 @@ def main():
         profile = provmark.Profile.load(PROFILE)
     print("| V | Rust ns/token | C ns/token | Python ns/token | C / Rust | Python / Rust |")
     print("|---:|---:|---:|---:|---:|---:|")
-    for vocab in (49_152, 200_000):
+    vocabs = [int(v) for v in sys.argv[3].split(",")] if len(sys.argv) > 3 else [49_152, 200_000]
+    for vocab in vocabs:
         row = logits(vocab)
         runs = {
             "rust": lambda: external([str(TARGET / "examples" / "cost"), str(PROFILE), str(vocab), str(tokens)]),

@@ -248,16 +248,21 @@ impl BatchState {
     }
 }
 
-/// Rows of `[batch, seq]` ids as u32, checked.
-fn ids_rows(ids: &PyReadonlyArray2<'_, i64>) -> PyResult<(Vec<u32>, usize, usize)> {
+/// The last `h` ids of each row of `[batch, seq]` ids (all of a shorter row, which the embedder
+/// then rejects), as u32: only the context is read, however long the rows.
+fn row_contexts(ids: &PyReadonlyArray2<'_, i64>, h: usize) -> PyResult<(Vec<u32>, usize, usize)> {
     let shape = ids.shape();
     let (rows, len) = (shape[0], shape[1]);
+    let width = h.min(len);
     let view = ids.as_array();
-    let mut out = Vec::with_capacity(rows * len);
-    for &v in view.iter() {
-        out.push(
-            u32::try_from(v).map_err(|_| value_err(format!("token id {v} is not in 0..2^32")))?,
-        );
+    let mut out = Vec::with_capacity(rows * width);
+    for row in view.rows() {
+        for &v in row.iter().skip(len - width) {
+            out.push(
+                u32::try_from(v)
+                    .map_err(|_| value_err(format!("token id {v} is not in 0..2^32")))?,
+            );
+        }
     }
     Ok((out, rows, len))
 }
@@ -289,7 +294,9 @@ impl BatchBias {
         input_ids: PyReadonlyArray2<'_, i64>,
         mut scores: PyReadwriteArray2<'_, f32>,
     ) -> PyResult<Vec<bool>> {
-        let (ids, rows, len) = ids_rows(&input_ids)?;
+        let h = self.profile.get().inner.context_width;
+        let (ids, rows, len) = row_contexts(&input_ids, h)?;
+        let width = h.min(len);
         let vocab = scores.shape()[1];
         if scores.shape()[0] != rows {
             return Err(value_err(format!(
@@ -307,7 +314,7 @@ impl BatchBias {
             let mut out = vec![false; rows];
             for (r, (seq, row)) in st.seqs.iter_mut().zip(scores.chunks_mut(vocab)).enumerate() {
                 out[r] = e
-                    .bias_logits(seq, &ids[r * len..(r + 1) * len], row)
+                    .bias_logits(seq, &ids[r * width..(r + 1) * width], row)
                     .map_err(|err| format!("row {r}: {err}"))?;
             }
             Ok::<_, String>(out)
@@ -350,7 +357,9 @@ impl BatchSampler {
         logits: PyReadonlyArray2<'_, f32>,
         seed: u64,
     ) -> PyResult<(Vec<u32>, Vec<bool>)> {
-        let (ids, rows, len) = ids_rows(&input_ids)?;
+        let h = self.profile.get().inner.context_width;
+        let (ids, rows, len) = row_contexts(&input_ids, h)?;
+        let width = h.min(len);
         let vocab = logits.shape()[1];
         if logits.shape()[0] != rows {
             return Err(value_err(format!(
@@ -372,7 +381,7 @@ impl BatchSampler {
                 let c = e
                     .choose(
                         seq,
-                        &ids[r * len..(r + 1) * len],
+                        &ids[r * width..(r + 1) * width],
                         Dist::Logits(row),
                         &mut st.scratch,
                         &mut rng,
