@@ -78,20 +78,10 @@ pub struct ScanArgs {
 }
 
 fn read_accounts(a: &ScanArgs) -> anyhow::Result<Vec<String>> {
-    let mut out = Vec::new();
-    if let Some(p) = &a.accounts {
-        let text = std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read accounts file {}", p.display()))?;
-        for line in text.lines() {
-            let l = line.trim();
-            if !l.is_empty() && !l.starts_with('#') {
-                out.push(l.to_string());
-            }
-        }
-        if out.is_empty() {
-            anyhow::bail!("{}: no account ids in the file", p.display());
-        }
-    }
+    let mut out = match &a.accounts {
+        Some(p) => provmark_scan::read_accounts_file(p, true)?,
+        None => Vec::new(),
+    };
     out.extend(a.account.iter().cloned());
     Ok(out)
 }

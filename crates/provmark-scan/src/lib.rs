@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod dedup;
 pub mod distributed;
 mod engine;
@@ -45,6 +46,7 @@ use provmark_core::Profile;
 use provmark_detect::PairFingerprinter;
 use provmark_tokenize::Tokenizer;
 
+pub use check::read_accounts_file;
 pub use engine::{AccountResult, CurvePoint, InputSummary, Progress, RecordPValues};
 pub use error::{Result, ScanError};
 pub use record::SkipReason;
