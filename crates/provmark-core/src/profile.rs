@@ -338,11 +338,15 @@ impl Profile {
                 }
                 return Err(malformed(format!("unknown PRF `{}`", file.prf)));
             }
+            // Parameter errors name the file like every other profile error.
             None => {
-                file.scheme.validate()?;
-                validate_context_width(file.context_width)?;
+                file.scheme
+                    .validate()
+                    .map_err(|e| malformed(e.to_string()))?;
+                validate_context_width(file.context_width).map_err(|e| malformed(e.to_string()))?;
             }
-            Some(f) => foreign::validate(&file.prf, &file.scheme, file.context_width, f)?,
+            Some(f) => foreign::validate(&file.prf, &file.scheme, file.context_width, f)
+                .map_err(|e| malformed(e.to_string()))?,
         }
         Ok(Profile {
             key_id: file.key_id.clone(),
