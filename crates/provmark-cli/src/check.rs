@@ -41,8 +41,9 @@ pub struct CheckArgs {
     /// p-value.
     #[arg(long = "account", value_name = "ID")]
     accounts: Vec<String>,
-    /// File of account ids, one per line (blank lines ignored).
-    #[arg(long, value_name = "FILE", conflicts_with = "accounts")]
+    /// File of account ids, one per line (blank lines and lines starting with # ignored);
+    /// added to --account.
+    #[arg(long, visible_alias = "accounts", value_name = "FILE")]
     accounts_file: Option<PathBuf>,
     /// The prompt the text answered: pairs whose context occurs in the prompt are not scored.
     #[arg(long, value_name = "FILE")]
@@ -238,7 +239,15 @@ fn read_bounded(path: Option<&Path>, max: u64) -> anyhow::Result<Vec<u8>> {
             .with_context(|| format!("cannot open {name}"))?
             .take(max + 1)
             .read_to_end(&mut buf),
-        _ => std::io::stdin().lock().take(max + 1).read_to_end(&mut buf),
+        _ => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                if path.is_none() {
+                    bail!("no input: give a file, `-` to type the text, or pipe it in (`provmark check FILE --profile …`)");
+                }
+                eprintln!("provmark: reading the text from the terminal; end it with Ctrl-D");
+            }
+            std::io::stdin().lock().take(max + 1).read_to_end(&mut buf)
+        }
     }
     .with_context(|| format!("cannot read {name}"))?;
     if n as u64 > max {
@@ -273,21 +282,12 @@ fn to_text(bytes: Vec<u8>, lossy: bool, what: &str) -> anyhow::Result<String> {
 }
 
 fn read_accounts(a: &CheckArgs) -> anyhow::Result<Vec<String>> {
-    if let Some(f) = &a.accounts_file {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read accounts file {}", f.display()))?;
-        let accts: Vec<String> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect();
-        if accts.is_empty() {
-            bail!("{}: no account ids in file", f.display());
-        }
-        return Ok(accts);
-    }
-    Ok(a.accounts.clone())
+    let mut out = match &a.accounts_file {
+        Some(f) => provmark_detect::read_accounts_file(f)?,
+        None => Vec::new(),
+    };
+    out.extend(a.accounts.iter().cloned());
+    Ok(out)
 }
 
 fn scheme_label(p: &Profile) -> String {
@@ -343,6 +343,9 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         if ids.is_empty() {
             bail!("{}: no token ids", f.display());
         }
+        if let Some(t) = &tokenizer {
+            t.check_ids(&ids).with_context(|| f.display().to_string())?;
+        }
         (ids, None)
     } else {
         let name = a
@@ -371,9 +374,9 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
     let prompt_ids = match &a.prompt {
         Some(p) => {
             let t = to_text(
-                read_bounded(Some(p), a.max_input)?,
+                read_bounded(Some(p), a.max_input).context("--prompt")?,
                 a.lossy,
-                &p.display().to_string(),
+                &format!("--prompt {}", p.display()),
             )?;
             Some(
                 tokenizer
@@ -399,6 +402,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
     let sel = select_positions(profile.context_width, &ids, &opts, &mut Scratch::new())?;
     let master_wm = profile.try_watermark(None)?;
     let master = score_selection(&master_wm, &ids, &sel, true)?;
+    provmark_detect::ensure_scored(&master, profile.context_width)?;
     let (reference_p_value, synthid, warnings) =
         foreign_extras(&profile, &master_wm, &ids, &master);
     for w in &warnings {
@@ -539,12 +543,8 @@ fn foreign_extras(
     }
 }
 
-fn fmt_p(p: f64, log10_p: f64) -> String {
-    if p > 0.0 {
-        format!("p = {p:.3e}")
-    } else {
-        format!("p = 10^{log10_p:.2}")
-    }
+fn fmt_p(_p: f64, log10_p: f64) -> String {
+    format!("p = {}", provmark_detect::tail::format_p(log10_p))
 }
 
 fn print_human(r: &CheckReport, profile: &Profile) {
