@@ -48,6 +48,17 @@ fn assert_error(o: &Output, needle: &str) {
     assert!(e.contains(needle), "expected `{needle}` in: {e}");
 }
 
+/// The scan or check ran to a verdict (0 watermarked or 1 not): small simulated corpora at chat
+/// entropy may go either way, and these tests are not about the verdict.
+fn assert_verdict(o: &Output) {
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "exit {:?}: {}",
+        o.status.code(),
+        err(o)
+    );
+}
+
 fn keygen(dir: &Path) -> PathBuf {
     let p = dir.join("key.json");
     let o = run(bin().args(["keygen", "--out"]).arg(&p), b"");
@@ -112,13 +123,13 @@ fn scan_outputs_protect_inputs_and_leave_nothing_on_failure() {
 
     let r = d.join("r.json");
     let o = scan(&[&s], &[p[0], p[1], "--out", r.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_verdict(&o);
     let first = std::fs::read(&r).unwrap();
     let o = scan(&[&s], &[p[0], p[1], "--out", r.to_str().unwrap()]);
     assert_error(&o, "--force");
     assert_eq!(std::fs::read(&r).unwrap(), first);
     let o = scan(&[&s], &[p[0], p[1], "--out", r.to_str().unwrap(), "--force"]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_verdict(&o);
 
     let same = d.join("same.out");
     let o = scan(
@@ -297,7 +308,7 @@ fn verify_report_exit_codes() {
             h.to_str().unwrap(),
         ],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_verdict(&o);
     let verify = |report: &str, prof: &Path, stdin: &[u8]| {
         run(
             bin()
@@ -338,7 +349,7 @@ fn symlink_loops_and_dangling_links_do_not_abort_a_scan() {
         &[&folder],
         &["--profile", key.to_str().unwrap(), "--out", r.to_str().unwrap()],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_verdict(&o);
     let e = err(&o);
     assert!(e.contains("loop") && e.contains("not followed"), "{e}");
     assert!(e.contains("dangling.jsonl") && e.contains("dangling"), "{e}");
