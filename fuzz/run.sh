@@ -7,8 +7,10 @@
 # cargo-fuzz) against libFuzzer compiled by the `libfuzzer-sys` crate (needs a C++ compiler),
 # then runs each target in turn on ONE core for the given time. New inputs go to
 # fuzz/work/TARGET (not committed); the committed seeds are fuzz/corpus/TARGET; crashes are
-# written to fuzz/artifacts/ and stop the script with a failure. The last line per target is
-# its execution count (`stat::number_of_executed_units`).
+# written to fuzz/artifacts/ and stop the script with a failure (exit 1). If the instrumented
+# build itself fails (no C++ compiler, an LLVM that rejects the flags) the script exits 3, so CI
+# can tell "cannot fuzz here" from "found a crash". The last lines per target give its
+# execution count (`stat::number_of_executed_units`).
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-60}
@@ -21,7 +23,10 @@ triple=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 bins=()
 for t in "${targets[@]}"; do bins+=(--bin "$t"); done
-CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build --release --target "$triple" "${bins[@]}"
+if ! CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build --release --target "$triple" "${bins[@]}"; then
+  echo "fuzz/run.sh: the instrumented build failed; nothing was fuzzed" >&2
+  exit 3
+fi
 mkdir -p artifacts
 for t in "${targets[@]}"; do
   mkdir -p "work/$t"

@@ -368,6 +368,9 @@ fn arguments_are_checked_and_p_values_print_one_way() {
     assert_error(&gen(&["--no-watermark", "--account", "x"]), "--no-watermark");
     assert_error(&gen(&["--count", "0"]), "--count");
     assert_error(&gen(&["--temperature", "-1"]), "temperature");
+    let o = run(bin().args(["keygen", "--out"]).arg(&d), b"");
+    assert_error(&o, "is a folder");
+    assert!(err(&o).contains(d.to_str().unwrap()), "{}", err(&o));
     let ids = d.join("ids.json");
     std::fs::write(&ids, "[1, 2, 3, 4000000]").unwrap();
     let o = run(

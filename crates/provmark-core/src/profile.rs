@@ -395,6 +395,13 @@ impl Profile {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
+        if path.is_dir() {
+            // `create_new` would say "already exists", which reads as a file to replace.
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a folder; give the path of the profile file to create (e.g. DIR/key.json)",
+            )));
+        }
         let mut f = opts.open(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
                 CoreError::Exists(path.to_path_buf())

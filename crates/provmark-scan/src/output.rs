@@ -17,7 +17,7 @@
 //! files, so a failed run leaves no partial output; if one rename fails, the outputs this run
 //! already renamed are removed too.
 
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, ScanError};
@@ -154,7 +154,9 @@ impl Outputs {
             .get_mut(i)
             .ok_or_else(|| ScanError::Internal(format!("no output #{i}")))?;
         let f = p.temp.as_file_mut();
-        f.set_len(0).map_err(|e| ScanError::io(&p.path, e))?;
+        f.set_len(0)
+            .and_then(|()| f.seek(std::io::SeekFrom::Start(0)).map(drop))
+            .map_err(|e| ScanError::io(&p.path, e))?;
         f.write_all(bytes)
             .and_then(|()| f.flush())
             .map_err(|e| ScanError::io(&p.path, e))
