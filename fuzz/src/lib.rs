@@ -86,8 +86,8 @@ pub fn profile_json(data: &[u8]) {
         return;
     };
     let once = p.to_json();
-    let back = Profile::from_json(&once, Path::new("again.json"))
-        .expect("a profile's own JSON must load");
+    let back =
+        Profile::from_json(&once, Path::new("again.json")).expect("a profile's own JSON must load");
     assert_eq!(back.key_id(), p.key_id());
     assert_eq!(back.to_json().as_str(), once.as_str(), "not idempotent");
     // Building the keyed function of a loaded profile never panics.
@@ -132,7 +132,11 @@ pub fn jsonl(data: &[u8]) {
     let (a, b) = data.split_at(split);
     let f = fields();
     let plain = read_records(
-        &input(write("in.jsonl", data), InputFormat::Jsonl, Compression::None),
+        &input(
+            write("in.jsonl", data),
+            InputFormat::Jsonl,
+            Compression::None,
+        ),
         &f,
     )
     .expect("a plain JSONL file always reads");
@@ -187,7 +191,12 @@ pub fn jsonl(data: &[u8]) {
                 Err(_) => continue,
             },
         };
-        assert_eq!(r.text, expect, "line {n}: {:?}", String::from_utf8_lossy(line));
+        assert_eq!(
+            r.text,
+            expect,
+            "line {n}: {:?}",
+            String::from_utf8_lossy(line)
+        );
     }
 
     // The same bytes as one plain-text record.
@@ -253,7 +262,10 @@ pub fn text(data: &[u8]) {
     let ids = tok.encode(s);
     let mut bytes = Vec::with_capacity(s.len());
     for &id in &ids {
-        bytes.extend(tok.token_bytes(id).expect("an id the tokenizer produced has bytes"));
+        bytes.extend(
+            tok.token_bytes(id)
+                .expect("an id the tokenizer produced has bytes"),
+        );
     }
     assert_eq!(bytes, data, "tokenization does not round-trip");
     assert_eq!(tok.encode_parallel(s, 3), ids, "parallel tokenizer differs");
@@ -282,10 +294,12 @@ pub fn report_json(data: &[u8]) {
     use provmark_scan::{report::verify_report_bytes, Report, Verification};
     let p = profile();
     if let Ok(Verification::Intact) = verify_report_bytes(data, Path::new("r.json"), p) {
-        let mut r: Report =
-            serde_json::from_slice(data).expect("an intact report deserialises");
+        let mut r: Report = serde_json::from_slice(data).expect("an intact report deserialises");
         let again = r.seal(p).expect("re-seal");
-        assert_eq!(again, data, "an intact report does not re-seal to its bytes");
+        assert_eq!(
+            again, data,
+            "an intact report does not re-seal to its bytes"
+        );
     }
 }
 

@@ -66,7 +66,12 @@ fn main() {
         TokenizerSpec::default_openai(),
     )
     .expect("green");
-    put(&root, "profile_json", "green.json", green.to_json().as_bytes());
+    put(
+        &root,
+        "profile_json",
+        "green.json",
+        green.to_json().as_bytes(),
+    );
     let gumbel = Profile::from_secret(
         SecretKey::from_bytes([4; 32]),
         Scheme::Gumbel,
@@ -74,7 +79,12 @@ fn main() {
         TokenizerSpec::default_openai(),
     )
     .expect("gumbel");
-    put(&root, "profile_json", "gumbel.json", gumbel.to_json().as_bytes());
+    put(
+        &root,
+        "profile_json",
+        "gumbel.json",
+        gumbel.to_json().as_bytes(),
+    );
     if let Ok(demo) = std::fs::read(repo.join("testdata/demo/PUBLIC-DEMO-KEY.profile.json")) {
         put(&root, "profile_json", "demo.json", &demo);
     }
@@ -106,13 +116,28 @@ fn main() {
         &root,
         "parquet",
         "rows.parquet",
-        &parquet_file(&[Some("The quick brown fox."), None, Some(""), Some("Second row of text")]),
+        &parquet_file(&[
+            Some("The quick brown fox."),
+            None,
+            Some(""),
+            Some("Second row of text"),
+        ]),
     );
     put(&root, "parquet", "empty.parquet", &parquet_file(&[]));
 
     // Text.
-    put(&root, "text", "english.txt", b"The quick brown fox jumps over the lazy dog. It was the best of times.\n");
-    put(&root, "text", "mixed.txt", "Grüße, 世界! 123 456\t\n<|endoftext|> emoji 😀 code: fn main() {}".as_bytes());
+    put(
+        &root,
+        "text",
+        "english.txt",
+        b"The quick brown fox jumps over the lazy dog. It was the best of times.\n",
+    );
+    put(
+        &root,
+        "text",
+        "mixed.txt",
+        "Grüße, 世界! 123 456\t\n<|endoftext|> emoji 😀 code: fn main() {}".as_bytes(),
+    );
     if let Ok(s) = std::fs::read_to_string(repo.join("testdata/demo/suspect.jsonl")) {
         if let Some(l) = s.lines().next() {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
@@ -124,8 +149,18 @@ fn main() {
     }
 
     // Token ids.
-    put(&root, "token_ids", "short.json", b"[1, 2, 3, 4, 5, 6, 7, 8]");
-    put(&root, "token_ids", "repeats.json", b"[10, 20, 10, 20, 10, 20, 10, 20, 199999, 200018]");
+    put(
+        &root,
+        "token_ids",
+        "short.json",
+        b"[1, 2, 3, 4, 5, 6, 7, 8]",
+    );
+    put(
+        &root,
+        "token_ids",
+        "repeats.json",
+        b"[10, 20, 10, 20, 10, 20, 10, 20, 199999, 200018]",
+    );
     put(&root, "token_ids", "big.json", b"[4294967295, 0]");
 
     // A sealed report of a small scan under the fuzz profile.
@@ -145,10 +180,25 @@ fn main() {
     )
     .expect("scan");
     let sealed = report.seal(provmark_fuzz::profile()).expect("seal");
+    // The target's re-seal check only fires on intact reports: the seed must be one.
+    assert_eq!(
+        provmark_scan::report::verify_report_bytes(
+            &sealed,
+            Path::new("r.json"),
+            provmark_fuzz::profile()
+        )
+        .expect("verify"),
+        provmark_scan::Verification::Intact
+    );
     put(&root, "report_json", "report.json", &sealed);
 
     // Accounts.
-    put(&root, "accounts", "accounts.txt", b"# customers\nalice\n\n  bob  \r\n# gone\ncarol\n");
+    put(
+        &root,
+        "accounts",
+        "accounts.txt",
+        b"# customers\nalice\n\n  bob  \r\n# gone\ncarol\n",
+    );
     put(&root, "accounts", "dup.txt", b"x\nx\n");
     println!("seeds written under {}", root.display());
 }

@@ -31,7 +31,13 @@ fn main() {
         None => provmark_fuzz::TARGETS.iter().collect(),
     };
     if wanted.is_empty() {
-        eprintln!("unknown target; targets: {:?}", provmark_fuzz::TARGETS.iter().map(|t| t.0).collect::<Vec<_>>());
+        eprintln!(
+            "unknown target; targets: {:?}",
+            provmark_fuzz::TARGETS
+                .iter()
+                .map(|t| t.0)
+                .collect::<Vec<_>>()
+        );
         std::process::exit(2);
     }
     for (name, f) in wanted {
