@@ -128,7 +128,10 @@ fn scan_outputs_protect_inputs_and_leave_nothing_on_failure() {
     let o = scan(&[&s], &[p[0], p[1], "--out", r.to_str().unwrap()]);
     assert_error(&o, "--force");
     assert_eq!(std::fs::read(&r).unwrap(), first);
-    let o = scan(&[&s], &[p[0], p[1], "--out", r.to_str().unwrap(), "--force"]);
+    let o = scan(
+        &[&s],
+        &[p[0], p[1], "--out", r.to_str().unwrap(), "--force"],
+    );
     assert_verdict(&o);
 
     let same = d.join("same.out");
@@ -220,7 +223,11 @@ fn write_errors_are_clean_and_a_closed_pipe_is_quiet() {
     let d = tmp("pipes");
     let key = keygen(&d);
     let text = d.join("t.txt");
-    std::fs::write(&text, "The quick brown fox jumps over the lazy dog again and again.").unwrap();
+    std::fs::write(
+        &text,
+        "The quick brown fox jumps over the lazy dog again and again.",
+    )
+    .unwrap();
     if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
         for args in [
             vec!["check", text.to_str().unwrap()],
@@ -241,7 +248,14 @@ fn write_errors_are_clean_and_a_closed_pipe_is_quiet() {
     }
     // A reader that goes away after the first bytes.
     let mut child = bin()
-        .args(["generate", "--count", "2000", "--tokens", "100", "--profile"])
+        .args([
+            "generate",
+            "--count",
+            "2000",
+            "--tokens",
+            "100",
+            "--profile",
+        ])
         .arg(&key)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -266,8 +280,7 @@ fn accounts_files_read_the_same_in_check_and_scan() {
     std::fs::write(&accts, "# our customers\nalice\n\n  # bob is gone\ncarol\n").unwrap();
     let s = corpus(&d, &key, "s.jsonl", 3, None);
     let text: serde_json::Value =
-        serde_json::from_str(std::fs::read_to_string(&s).unwrap().lines().next().unwrap())
-            .unwrap();
+        serde_json::from_str(std::fs::read_to_string(&s).unwrap().lines().next().unwrap()).unwrap();
     let t = d.join("t.txt");
     std::fs::write(&t, text["text"].as_str().unwrap()).unwrap();
     for flag in ["--accounts-file", "--accounts"] {
@@ -281,7 +294,10 @@ fn accounts_files_read_the_same_in_check_and_scan() {
         );
         let v: serde_json::Value = serde_json::from_str(&out(&o)).expect(&err(&o));
         assert_eq!(v["accounts_tested"], 2, "{flag}");
-        let o = scan(&[&s], &["--json", "--profile", p, flag, accts.to_str().unwrap()]);
+        let o = scan(
+            &[&s],
+            &["--json", "--profile", p, flag, accts.to_str().unwrap()],
+        );
         let v: serde_json::Value = serde_json::from_str(&out(&o)).expect(&err(&o));
         assert_eq!(v["attribution"]["accounts_tested"], 2, "{flag}");
     }
@@ -311,13 +327,14 @@ fn verify_report_exit_codes() {
     assert_verdict(&o);
     let verify = |report: &str, prof: &Path, stdin: &[u8]| {
         run(
-            bin()
-                .args(["verify-report", report, "--profile"])
-                .arg(prof),
+            bin().args(["verify-report", report, "--profile"]).arg(prof),
             stdin,
         )
     };
-    assert_eq!(verify(r.to_str().unwrap(), &key, b"").status.code(), Some(0));
+    assert_eq!(
+        verify(r.to_str().unwrap(), &key, b"").status.code(),
+        Some(0)
+    );
     assert_error(
         &verify(r.to_str().unwrap(), &other, b""),
         "cannot verify with this profile",
@@ -328,7 +345,10 @@ fn verify_report_exit_codes() {
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert!(out(&o).contains("<stdin>: intact"));
     let mut edited = bytes.clone();
-    let at = String::from_utf8_lossy(&bytes).find("\"records_total\": ").unwrap() + 17;
+    let at = String::from_utf8_lossy(&bytes)
+        .find("\"records_total\": ")
+        .unwrap()
+        + 17;
     edited[at] = if edited[at] == b'9' { b'8' } else { b'9' };
     assert_eq!(verify("-", &key, &edited).status.code(), Some(1));
 }
@@ -347,12 +367,20 @@ fn symlink_loops_and_dangling_links_do_not_abort_a_scan() {
     let r = d.join("r.json");
     let o = scan(
         &[&folder],
-        &["--profile", key.to_str().unwrap(), "--out", r.to_str().unwrap()],
+        &[
+            "--profile",
+            key.to_str().unwrap(),
+            "--out",
+            r.to_str().unwrap(),
+        ],
     );
     assert_verdict(&o);
     let e = err(&o);
     assert!(e.contains("loop") && e.contains("not followed"), "{e}");
-    assert!(e.contains("dangling.jsonl") && e.contains("dangling"), "{e}");
+    assert!(
+        e.contains("dangling.jsonl") && e.contains("dangling"),
+        "{e}"
+    );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&r).unwrap()).unwrap();
     assert_eq!(v["skipped_inputs"].as_array().unwrap().len(), 2);
     assert_eq!(v["inputs"].as_array().unwrap().len(), 1);
@@ -365,7 +393,10 @@ fn arguments_are_checked_and_p_values_print_one_way() {
     let key = keygen(&d);
     let p = key.to_str().unwrap();
     let gen = |extra: &[&str]| run(bin().args(["generate", "--profile", p]).args(extra), b"");
-    assert_error(&gen(&["--no-watermark", "--account", "x"]), "--no-watermark");
+    assert_error(
+        &gen(&["--no-watermark", "--account", "x"]),
+        "--no-watermark",
+    );
     assert_error(&gen(&["--count", "0"]), "--count");
     assert_error(&gen(&["--temperature", "-1"]), "temperature");
     let o = run(bin().args(["keygen", "--out"]).arg(&d), b"");
@@ -374,18 +405,25 @@ fn arguments_are_checked_and_p_values_print_one_way() {
     let ids = d.join("ids.json");
     std::fs::write(&ids, "[1, 2, 3, 4000000]").unwrap();
     let o = run(
-        bin().args(["check", "--profile", p, "--token-ids"]).arg(&ids),
+        bin()
+            .args(["check", "--profile", p, "--token-ids"])
+            .arg(&ids),
         b"",
     );
     assert_error(&o, "outside the vocabulary");
     assert!(err(&o).contains("ids.json"), "{}", err(&o));
     let missing = d.join("no-prompt.txt");
     let o = run(
-        bin().args(["check", "--profile", p, "--prompt"]).arg(&missing),
+        bin()
+            .args(["check", "--profile", p, "--prompt"])
+            .arg(&missing),
         b"some text to check here",
     );
     assert_error(&o, "no-prompt.txt");
-    let o = run(bin().args(["check", "--profile", p]), b"a short text that is not watermarked at all");
+    let o = run(
+        bin().args(["check", "--profile", p]),
+        b"a short text that is not watermarked at all",
+    );
     let text = out(&o);
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     // Every p-value as `format_p` writes it: `0.43` or `2.6e-24`, never `4.300e-1` or `1.000e0`.
@@ -438,7 +476,8 @@ fn one_verdict_when_an_account_key_carries_the_evidence() {
     assert!(html.contains("class=\"verdict pos\""), "headline colour");
     assert!(html.contains("<tr><th>verdict</th><td>watermarked</td></tr>"));
     assert!(html.contains("account bob&#39;s key"));
-    let params = &html[html.find("<h2>Parameters</h2>").unwrap()..html.find("<h2>Integrity</h2>").unwrap()];
+    let params =
+        &html[html.find("<h2>Parameters</h2>").unwrap()..html.find("<h2>Integrity</h2>").unwrap()];
     assert!(
         !params.contains("null") && !params.contains("_bytes"),
         "raw JSON values in the Parameters table: {params}"

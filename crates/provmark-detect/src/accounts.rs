@@ -52,10 +52,7 @@ pub fn read_accounts_file(path: &Path) -> Result<Vec<String>> {
     })?;
     let text = String::from_utf8(bytes).map_err(|e| DetectError::AccountsFile {
         path: path.to_path_buf(),
-        reason: format!(
-            "invalid UTF-8 at byte {}",
-            e.utf8_error().valid_up_to()
-        ),
+        reason: format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
     })?;
     parse_accounts(&text, path)
 }

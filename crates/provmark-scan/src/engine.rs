@@ -900,7 +900,9 @@ pub(crate) fn build_filter(
             self.buf.clear();
             let r = fill(&mut self.buf);
             let bytes = &self.buf[r.text];
-            let text = extract(&kind, bytes, None, self.fields).ok().map(|x| x.text);
+            let text = extract(&kind, bytes, None, self.fields)
+                .ok()
+                .map(|x| x.text);
             if let Some(t) = text {
                 self.records += 1;
                 self.ids.clear();

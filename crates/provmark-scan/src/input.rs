@@ -284,10 +284,9 @@ pub fn read_records(file: &InputFile, fields: &Fields) -> Result<Vec<RecordView>
         ) -> bool {
             self.buf.clear();
             let r = fill(&mut self.buf);
-            let reader_id = r
-                .id
-                .as_ref()
-                .map(|i| String::from_utf8_lossy(&self.buf[i.clone()]).into_owned());
+            let reader_id =
+                r.id.as_ref()
+                    .map(|i| String::from_utf8_lossy(&self.buf[i.clone()]).into_owned());
             let prompt = r.prompt.as_ref().map(|p| &self.buf[p.clone()]);
             let view = match crate::record::extract(&kind, &self.buf[r.text], prompt, self.fields) {
                 Ok(x) => RecordView {

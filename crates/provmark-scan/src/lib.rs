@@ -195,7 +195,9 @@ fn nothing_scored_detail(r: &PassResult, field: &str) -> String {
         }
     }
     if count(SkipReason::MalformedJson) > 0 {
-        s.push_str("; some lines are not JSON objects (is the input JSONL? plain text needs a .txt name)");
+        s.push_str(
+            "; some lines are not JSON objects (is the input JSONL? plain text needs a .txt name)",
+        );
     }
     if count(SkipReason::InvalidUtf8) > 0 {
         s.push_str("; some records are not valid UTF-8 (binary or another encoding)");

@@ -108,7 +108,10 @@ impl Outputs {
                 None => PathBuf::from("."),
             };
             std::fs::create_dir_all(&parent).map_err(|e| {
-                refuse(path, format!("cannot create folder {}: {e}", parent.display()))
+                refuse(
+                    path,
+                    format!("cannot create folder {}: {e}", parent.display()),
+                )
             })?;
             let resolved = std::fs::canonicalize(&parent)
                 .map_err(|e| ScanError::io(&parent, e))?
@@ -116,14 +119,15 @@ impl Outputs {
             if let Some(other) = pending.iter().find(|p| p.resolved == resolved) {
                 return Err(refuse(
                     path,
-                    format!("is also given for another output ({})", other.path.display()),
+                    format!(
+                        "is also given for another output ({})",
+                        other.path.display()
+                    ),
                 ));
             }
             let prefix = format!(".{}.", name.to_string_lossy());
             let mut builder = tempfile::Builder::new();
-            builder
-                .prefix(&prefix)
-                .suffix(".provmark-tmp");
+            builder.prefix(&prefix).suffix(".provmark-tmp");
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
@@ -168,14 +172,12 @@ impl Outputs {
         let mut done: Vec<PathBuf> = Vec::new();
         for p in self.pending {
             let sync = p.temp.as_file().sync_all();
-            let result = sync
-                .map_err(|e| ScanError::io(&p.path, e))
-                .and_then(|()| {
-                    p.temp
-                        .persist(&p.path)
-                        .map(drop)
-                        .map_err(|e| ScanError::io(&p.path, e.error))
-                });
+            let result = sync.map_err(|e| ScanError::io(&p.path, e)).and_then(|()| {
+                p.temp
+                    .persist(&p.path)
+                    .map(drop)
+                    .map_err(|e| ScanError::io(&p.path, e.error))
+            });
             if let Err(e) = result {
                 for d in &done {
                     let _ = std::fs::remove_file(d);
@@ -262,7 +264,9 @@ mod tests {
             .collect();
         assert!(!c.exists());
         assert!(
-            !left.iter().any(|n| n.to_string_lossy().contains("provmark-tmp")),
+            !left
+                .iter()
+                .any(|n| n.to_string_lossy().contains("provmark-tmp")),
             "{left:?}"
         );
     }

@@ -435,11 +435,9 @@ pub fn verify_report_bytes(bytes: &[u8], path: &Path, profile: &Profile) -> Resu
         Ok(v) => v,
         // The HTML page embeds the JSON report, so it names the format too; it is not the file
         // the MAC covers.
-        Err(_) if first == Some(b'<') => {
-            return Err(bad(
-                "an HTML (or XML) page, not the JSON report: verify the file written by `scan --out`",
-            ))
-        }
+        Err(_) if first == Some(b'<') => return Err(bad(
+            "an HTML (or XML) page, not the JSON report: verify the file written by `scan --out`",
+        )),
         // A report whose JSON no longer parses was altered (or truncated) — if it still looks
         // like one of ours.
         Err(_) if first == Some(b'{') && names_format => {
