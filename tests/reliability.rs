@@ -292,13 +292,15 @@ fn accounts_files_read_the_same_in_check_and_scan() {
                 .arg(&accts),
             b"",
         );
-        let v: serde_json::Value = serde_json::from_str(&out(&o)).expect(&err(&o));
+        let v: serde_json::Value =
+            serde_json::from_str(&out(&o)).unwrap_or_else(|_| panic!("{}", err(&o)));
         assert_eq!(v["accounts_tested"], 2, "{flag}");
         let o = scan(
             &[&s],
             &["--json", "--profile", p, flag, accts.to_str().unwrap()],
         );
-        let v: serde_json::Value = serde_json::from_str(&out(&o)).expect(&err(&o));
+        let v: serde_json::Value =
+            serde_json::from_str(&out(&o)).unwrap_or_else(|_| panic!("{}", err(&o)));
         assert_eq!(v["attribution"]["accounts_tested"], 2, "{flag}");
     }
 }
