@@ -504,6 +504,30 @@ fn read_parquet(
     .map_err(io)?;
     f.seek(SeekFrom::Start(0)).map_err(io)?;
     let reader = SerializedFileReader::new(f).map_err(pq)?;
+    // The decoder trusts the footer's byte ranges (and panics on negative ones): check every
+    // column chunk lies inside the file before reading a row. Found by fuzzing.
+    for rg in reader.metadata().row_groups() {
+        for c in rg.columns() {
+            let start = c
+                .dictionary_page_offset()
+                .unwrap_or_else(|| c.data_page_offset());
+            let len = c.compressed_size();
+            let inside = start >= 0
+                && len >= 0
+                && start
+                    .checked_add(len)
+                    .is_some_and(|end| u64::try_from(end).is_ok_and(|e| e <= digest.bytes));
+            if !inside {
+                return Err(ScanError::Parquet {
+                    path: path.clone(),
+                    reason: format!(
+                        "corrupt metadata: column chunk `{}` claims bytes outside the file",
+                        c.column_path()
+                    ),
+                });
+            }
+        }
+    }
     let schema = reader.metadata().file_metadata().schema();
     let wanted: Vec<&str> = std::iter::once(fields.text.as_str())
         .chain(fields.prompt.as_deref())

@@ -1,0 +1,39 @@
+//! Inputs the fuzzers (`fuzz/`) found to crash a reader, minimised, kept as regression tests:
+//! each must now be a clean error or a skipped record, never a panic.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::path::PathBuf;
+
+use provmark_scan::input::{read_records, Compression, Fields, InputFile, InputFormat};
+use provmark_scan::ScanError;
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// A Parquet footer whose column chunk has a negative offset: the `parquet` crate asserts on
+/// it while iterating rows (found by the `parquet` target after 8,049 runs).
+#[test]
+fn parquet_with_a_negative_column_offset_is_a_clean_error() {
+    let path = data("fuzz-parquet-negative-column-offset.parquet");
+    let size = std::fs::metadata(&path).unwrap().len();
+    let file = InputFile {
+        path,
+        format: InputFormat::Parquet,
+        compression: Compression::None,
+        size,
+    };
+    let fields = Fields {
+        text: "text".into(),
+        prompt: None,
+        id: Some("id".into()),
+    };
+    match read_records(&file, &fields) {
+        Err(ScanError::Parquet { reason, .. }) => {
+            assert!(reason.contains("corrupt metadata"), "{reason}")
+        }
+        other => panic!("expected a Parquet error, got {other:?}"),
+    }
+}
