@@ -550,56 +550,71 @@ fn read_parquet(
         .with_fields(projected)
         .build()
         .map_err(pq)?;
-    let rows = reader.get_row_iter(Some(projection)).map_err(pq)?;
-    for (row_number, row) in rows.enumerate() {
-        let row = row.map_err(pq)?;
-        let mut text: Option<Option<&String>> = None; // None: null/absent; Some(None): not a string
-        let mut prompt = None;
-        let mut id: Option<String> = None;
-        for (name, value) in row.get_column_iter() {
-            if name == &fields.text {
-                text = match value {
-                    Field::Str(s) => Some(Some(s)),
-                    Field::Null => None,
-                    _ => Some(None),
-                };
-            }
-            if fields.prompt.as_deref() == Some(name.as_str()) {
-                if let Field::Str(s) = value {
-                    prompt = Some(s);
+    // The `parquet` crate asserts (panics) on some corrupt pages instead of returning an error
+    // (found by fuzzing: bit-packed runs longer than their buffer). A corrupt file must be a
+    // clean error naming it, so the decoding is isolated here.
+    let decode = std::panic::AssertUnwindSafe(|| -> Result<()> {
+        let rows = reader.get_row_iter(Some(projection)).map_err(pq)?;
+        for (row_number, row) in rows.enumerate() {
+            let row = row.map_err(pq)?;
+            let mut text: Option<Option<&String>> = None; // None: null/absent; Some(None): not a string
+            let mut prompt = None;
+            let mut id: Option<String> = None;
+            for (name, value) in row.get_column_iter() {
+                if name == &fields.text {
+                    text = match value {
+                        Field::Str(s) => Some(Some(s)),
+                        Field::Null => None,
+                        _ => Some(None),
+                    };
+                }
+                if fields.prompt.as_deref() == Some(name.as_str()) {
+                    if let Field::Str(s) = value {
+                        prompt = Some(s);
+                    }
+                }
+                if fields.id.as_deref() == Some(name.as_str()) {
+                    id = match value {
+                        Field::Str(s) => Some(s.clone()),
+                        Field::Null => None,
+                        other => Some(other.to_string()),
+                    };
                 }
             }
-            if fields.id.as_deref() == Some(name.as_str()) {
-                id = match value {
-                    Field::Str(s) => Some(s.clone()),
-                    Field::Null => None,
-                    other => Some(other.to_string()),
+            let kind = match text {
+                None => RawKind::RowMissing,
+                Some(None) => RawKind::RowNotText,
+                Some(Some(_)) => RawKind::Row,
+            };
+            let more = sink.push(index, row_number as u64, kind, &mut |buf| {
+                let put = |buf: &mut Vec<u8>, s: &str| {
+                    let start = buf.len();
+                    buf.extend_from_slice(s.as_bytes());
+                    start..buf.len()
                 };
+                let t = match text {
+                    Some(Some(s)) => put(buf, s),
+                    _ => buf.len()..buf.len(),
+                };
+                RawRanges {
+                    text: t,
+                    prompt: prompt.map(|s| put(buf, s)),
+                    id: id.as_deref().map(|s| put(buf, s)),
+                }
+            });
+            if !more {
+                break;
             }
         }
-        let kind = match text {
-            None => RawKind::RowMissing,
-            Some(None) => RawKind::RowNotText,
-            Some(Some(_)) => RawKind::Row,
-        };
-        let more = sink.push(index, row_number as u64, kind, &mut |buf| {
-            let put = |buf: &mut Vec<u8>, s: &str| {
-                let start = buf.len();
-                buf.extend_from_slice(s.as_bytes());
-                start..buf.len()
-            };
-            let t = match text {
-                Some(Some(s)) => put(buf, s),
-                _ => buf.len()..buf.len(),
-            };
-            RawRanges {
-                text: t,
-                prompt: prompt.map(|s| put(buf, s)),
-                id: id.as_deref().map(|s| put(buf, s)),
-            }
-        });
-        if !more {
-            break;
+        Ok(())
+    });
+    match std::panic::catch_unwind(decode) {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(ScanError::Parquet {
+                path: path.clone(),
+                reason: "the decoder failed on corrupt data in the file".into(),
+            })
         }
     }
     Ok(digest)
