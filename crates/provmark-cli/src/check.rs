@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use provmark_core::Profile;
 use provmark_detect::{Dedup, Statistic};
 use provmark_scan::check::{self, CheckInput, CheckReport, CheckRequest};
@@ -27,8 +27,9 @@ pub struct CheckArgs {
     /// p-value.
     #[arg(long = "account", value_name = "ID")]
     accounts: Vec<String>,
-    /// File of account ids, one per line (blank lines ignored).
-    #[arg(long, value_name = "FILE", conflicts_with = "accounts")]
+    /// File of account ids, one per line (blank lines and lines starting with # ignored);
+    /// added to --account.
+    #[arg(long, visible_alias = "accounts", value_name = "FILE")]
     accounts_file: Option<PathBuf>,
     /// The prompt the text answered: pairs whose context occurs in the prompt are not scored.
     #[arg(long, value_name = "FILE")]
@@ -95,10 +96,11 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         bail!("--alpha {} is not in (0, 1)", a.alpha);
     }
     let profile = load_profile(&a.profile)?;
-    let accounts = match &a.accounts_file {
-        Some(f) => check::read_accounts_file(f, false)?,
-        None => a.accounts.clone(),
+    let mut accounts = match &a.accounts_file {
+        Some(f) => check::read_accounts_file(f)?,
+        None => Vec::new(),
     };
+    accounts.extend(a.accounts.iter().cloned());
 
     // Token ids from a JSON file, or text (file or standard input) under the input rules.
     let ids;
@@ -118,7 +120,9 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         CheckInput::Text(&text)
     };
     let prompt_text = match &a.prompt {
-        Some(p) => Some(read_text(Some(p), &p.display().to_string(), &a)?),
+        Some(p) => Some(
+            read_text(Some(p), &format!("--prompt {}", p.display()), &a).context("--prompt")?,
+        ),
         None => None,
     };
     let mut req = CheckRequest::new(input);
@@ -150,6 +154,13 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
 
 /// Reads a text input under the input rules, printing the lossy-decoding warning.
 fn read_text(path: Option<&Path>, name: &str, a: &CheckArgs) -> anyhow::Result<String> {
+    let stdin = path.is_none_or(|p| p.as_os_str() == "-");
+    if stdin && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        if path.is_none() {
+            bail!("no input: give a file, `-` to type the text, or pipe it in (`provmark check FILE --profile …`)");
+        }
+        eprintln!("provmark: reading the text from the terminal; end it with Ctrl-D");
+    }
     let (text, warning) =
         check::decode_text(check::read_bounded(path, a.max_input)?, a.lossy, name)?;
     if let Some(w) = warning {
@@ -158,12 +169,8 @@ fn read_text(path: Option<&Path>, name: &str, a: &CheckArgs) -> anyhow::Result<S
     Ok(text)
 }
 
-fn fmt_p(p: f64, log10_p: f64) -> String {
-    if p > 0.0 {
-        format!("p = {p:.3e}")
-    } else {
-        format!("p = 10^{log10_p:.2}")
-    }
+fn fmt_p(_p: f64, log10_p: f64) -> String {
+    format!("p = {}", provmark_detect::tail::format_p(log10_p))
 }
 
 fn print_human(r: &CheckReport, profile: &Profile) {

@@ -20,13 +20,13 @@ pub struct GenerateArgs {
     #[arg(long)]
     profile: PathBuf,
     /// Watermark with this account's subkey instead of the master key.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_watermark")]
     account: Option<String>,
     /// Tokens per sample.
     #[arg(long, default_value_t = 200)]
     tokens: usize,
     /// Number of samples.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     count: u64,
     /// Sampling seed; sample k is a deterministic function of (model, key, seed, k).
     #[arg(long, default_value_t = 0)]
@@ -41,7 +41,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0)]
     model_seed: u64,
     /// Sampling temperature of the simulated model.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     temperature: f64,
     /// Hugging Face tokenizer.json to use instead of the path recorded in the profile.
     #[arg(long, value_name = "FILE")]

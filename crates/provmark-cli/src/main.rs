@@ -1,7 +1,10 @@
 //! The `provmark` binary: thin verbs over the provmark libraries.
 //!
 //! Exit status follows grep: 0 = watermark / evidence found (or the verb succeeded), 1 = not
-//! found (or a report was altered), 2 = error (one line on stderr).
+//! found (or a report was altered), 2 = error (one line on stderr). When standard output is a
+//! closed pipe (`provmark generate | head`) the process ends quietly with 141, the status a
+//! shell reports for a program stopped by SIGPIPE; any other failure to write standard output
+//! (a full disk, `> /dev/full`) is an error (exit 2).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -54,6 +57,20 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    common::quiet_output_panics();
+    match std::panic::catch_unwind(run_cli) {
+        Ok(code) => match common::flush_stdout() {
+            Ok(()) => code,
+            Err(e) => common::output_failure(&e.to_string()),
+        },
+        Err(payload) => match common::output_panic_message(payload.as_ref()) {
+            Some(msg) => common::output_failure(&msg),
+            None => std::panic::resume_unwind(payload),
+        },
+    }
+}
+
+fn run_cli() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -75,6 +92,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // A closed pipe reported as an error by a verb that writes through its own buffer.
+        Err(e) if common::is_broken_pipe(&e) => ExitCode::from(141),
         Err(e) => {
             common::print_error(&e);
             ExitCode::from(2)

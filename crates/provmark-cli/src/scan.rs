@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use provmark_scan::{Progress, ScanConfig};
 
 /// Arguments of `provmark scan`.
@@ -30,8 +29,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "NAME")]
     pub id_field: Option<String>,
     /// Accounts to test, one id per line (blank lines and lines starting with # ignored).
-    #[arg(long, value_name = "FILE")]
-    pub accounts: Option<PathBuf>,
+    #[arg(long, visible_alias = "accounts", value_name = "FILE")]
+    pub accounts_file: Option<PathBuf>,
     /// An account to test (repeatable; added to --accounts).
     #[arg(long = "account", value_name = "ID")]
     pub account: Vec<String>,
@@ -53,6 +52,9 @@ pub struct ScanArgs {
     /// Write one JSON line per suspect record (id, status, reason, scored_tokens, p_value).
     #[arg(long, value_name = "RECORDS.jsonl")]
     pub records: Option<PathBuf>,
+    /// Replace existing output files (inputs and the profile are never overwritten).
+    #[arg(long)]
+    pub force: bool,
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -78,8 +80,8 @@ pub struct ScanArgs {
 }
 
 fn read_accounts(a: &ScanArgs) -> anyhow::Result<Vec<String>> {
-    let mut out = match &a.accounts {
-        Some(p) => provmark_scan::read_accounts_file(p, true)?,
+    let mut out = match &a.accounts_file {
+        Some(p) => provmark_detect::read_accounts_file(p)?,
         None => Vec::new(),
     };
     out.extend(a.account.iter().cloned());
@@ -118,13 +120,29 @@ fn progress_thread(progress: Arc<Progress>, done: Arc<AtomicBool>) -> std::threa
 /// Runs `scan`: exit 0 when the corpus carries the watermark at alpha (the master key, or with
 /// accounts the strongest key after a Bonferroni correction over all keys tested), 1 when not.
 pub fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
-    // Output folders are created as needed (before the scan, so a bad path fails at once).
-    for p in [&a.out, &a.html, &a.records].into_iter().flatten() {
-        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create folder {}", dir.display()))?;
-        }
-    }
+    // Every output is checked and opened (as a temporary file beside it) before any input is
+    // read; they are renamed into place only after the scan succeeded.
+    let out_paths: Vec<&std::path::Path> = [&a.out, &a.html, &a.records]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path)
+        .collect();
+    let protected: Vec<&std::path::Path> = a
+        .inputs
+        .iter()
+        .chain(&a.control)
+        .chain(&a.filter_from)
+        .chain([&a.profile])
+        .chain(&a.accounts_file)
+        .chain(&a.tokenizer)
+        .map(PathBuf::as_path)
+        .collect();
+    let mut outputs = provmark_scan::output::Outputs::prepare(&out_paths, &protected, a.force)?;
+    let slot = |want: &Option<PathBuf>| {
+        want.as_ref()
+            .and_then(|w| out_paths.iter().position(|p| *p == w.as_path()))
+    };
+    let (out_slot, html_slot, records_slot) = (slot(&a.out), slot(&a.html), slot(&a.records));
     let profile = crate::common::load_profile(&a.profile)?;
     let accounts = read_accounts(&a)?;
     if !accounts.is_empty() && !profile.supports_accounts() {
@@ -151,7 +169,9 @@ pub fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
     cfg.spill_dir = a.spill_dir.clone();
     cfg.min_tokens = a.min_tokens;
     cfg.tokenizer_path = a.tokenizer.clone();
-    cfg.records_out = a.records.clone();
+    cfg.records_out = records_slot
+        .and_then(|i| outputs.temp_path(i))
+        .map(std::path::Path::to_path_buf);
 
     let progress = Arc::new(Progress::default());
     let done = Arc::new(AtomicBool::new(false));
@@ -163,39 +183,46 @@ pub fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
         let _ = b.join();
     }
     let mut report = result?;
+    for s in &report.skipped_inputs {
+        eprintln!("provmark: warning: {}: skipped: {}", s.path, s.reason);
+    }
     let sealed = report.seal(&profile)?;
-    if let Some(p) = &a.out {
-        std::fs::write(p, &sealed).with_context(|| format!("cannot write {}", p.display()))?;
+    if let Some(i) = out_slot {
+        outputs.write(i, &sealed)?;
     }
-    if let Some(p) = &a.html {
+    if let Some(i) = html_slot {
         let json = String::from_utf8_lossy(&sealed);
-        std::fs::write(p, provmark_scan::html::render(&report, &json))
-            .with_context(|| format!("cannot write {}", p.display()))?;
+        outputs.write(i, provmark_scan::html::render(&report, &json).as_bytes())?;
     }
+    outputs.commit()?;
     if a.json {
         print!("{}", String::from_utf8_lossy(&sealed));
     } else {
         let c = &report.corpus;
+        let ev = &report.evidence;
+        let fmt_p = provmark_scan::report::format_p;
         println!("{}", report.summary);
+        // The one verdict first (the report's `evidence`), then what it rests on.
+        if ev.keys_tested > 1 {
+            println!(
+                "verdict: {}  p = {} (strongest key {}; Bonferroni over {} keys)",
+                ev.verdict,
+                fmt_p(ev.log10_p),
+                ev.strongest_key,
+                ev.keys_tested
+            );
+        } else {
+            println!("verdict: {}  p = {}", ev.verdict, fmt_p(ev.log10_p));
+        }
         println!(
-            "verdict: {}  p = {}  log10 p = {:.4}  scored pairs = {}  tokens = {}  records = {} scored / {} skipped",
-            c.verdict,
-            provmark_scan::report::format_p(c.log10_p),
+            "master key: p = {}  log10 p = {:.4}  scored pairs = {}  tokens = {}  records = {} scored / {} skipped",
+            fmt_p(c.log10_p),
             c.log10_p,
             c.scored_tokens,
             c.total_tokens,
             c.records_scored,
             c.records_skipped
         );
-        if report.evidence.keys_tested > 1 {
-            println!(
-                "overall: {}  strongest key = {}  p = {} (Bonferroni over {} keys)",
-                report.evidence.verdict,
-                report.evidence.strongest_key,
-                provmark_scan::report::format_p(report.evidence.log10_p),
-                report.evidence.keys_tested
-            );
-        }
         if let Some(at) = &report.attribution {
             println!(
                 "best account: {}  adjusted p = {} (Bonferroni over {} accounts)",

@@ -338,11 +338,15 @@ impl Profile {
                 }
                 return Err(malformed(format!("unknown PRF `{}`", file.prf)));
             }
+            // Parameter errors name the file like every other profile error.
             None => {
-                file.scheme.validate()?;
-                validate_context_width(file.context_width)?;
+                file.scheme
+                    .validate()
+                    .map_err(|e| malformed(e.to_string()))?;
+                validate_context_width(file.context_width).map_err(|e| malformed(e.to_string()))?;
             }
-            Some(f) => foreign::validate(&file.prf, &file.scheme, file.context_width, f)?,
+            Some(f) => foreign::validate(&file.prf, &file.scheme, file.context_width, f)
+                .map_err(|e| malformed(e.to_string()))?,
         }
         Ok(Profile {
             key_id: file.key_id.clone(),
@@ -390,6 +394,13 @@ impl Profile {
         {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
+        }
+        if path.is_dir() {
+            // `create_new` would say "already exists", which reads as a file to replace.
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a folder; give the path of the profile file to create (e.g. DIR/key.json)",
+            )));
         }
         let mut f = opts.open(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {

@@ -115,7 +115,8 @@ fn bad_profiles_are_clear_errors_without_secrets() {
     assert!(err_of(&unk).contains("malformed"));
     // Invalid gamma.
     let g = good.replace("\"gamma\": 0.25", "\"gamma\": 1.5");
-    assert!(err_of(&g).contains("gamma"));
+    let e = err_of(&g);
+    assert!(e.contains("gamma") && e.contains("p.json"), "{e}");
     // Altered secret → key id mismatch.
     let alt = good.replace(&secret_hex, &hex::encode([0x12u8; 32]));
     assert!(err_of(&alt).contains("key_id"));
@@ -127,7 +128,8 @@ fn bad_profiles_are_clear_errors_without_secrets() {
     assert!(err_of(&extra).contains("malformed"));
     // Context width too large.
     let wide = good.replace("\"context_width\": 2", "\"context_width\": 99");
-    assert!(err_of(&wide).contains("context_width"));
+    let e = err_of(&wide);
+    assert!(e.contains("context_width") && e.contains("p.json"), "{e}");
     // Missing file.
     let e = Profile::load(Path::new("/nonexistent/provmark.json"))
         .unwrap_err()

@@ -33,6 +33,23 @@ pub enum DetectError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An accounts file could not be read or holds no account id.
+    #[error("accounts file {path}: {reason}")]
+    AccountsFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No position of the text could be scored, so there is no test to report: a verdict over
+    /// nothing would read as "not watermarked".
+    #[error("nothing was scored: {total_tokens} token(s), none scorable (a position is scored once it has a full context of {context_width} token(s); repeats, special tokens and prompt contexts are skipped)")]
+    NothingScored {
+        /// Tokens in the text.
+        total_tokens: u64,
+        /// The profile's context width.
+        context_width: usize,
+    },
 }
 
 impl DetectError {

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod accounts;
 pub mod attribution;
 pub mod error;
 pub mod fingerprint;
@@ -21,6 +22,7 @@ pub mod spans;
 pub mod statistic;
 pub mod tail;
 
+pub use accounts::{ensure_scored, parse_accounts, read_accounts_file};
 pub use attribution::{attribute, attribute_selection, AccountEvidence, Attribution};
 pub use error::{DetectError, Result};
 pub use fingerprint::{FingerprintSet, PairFingerprinter};

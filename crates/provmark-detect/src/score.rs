@@ -835,4 +835,32 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Any ids (small alphabet: many repeats), width, prompt, special token and thread
+        /// count: the parallel selection is the sequential walk.
+        #[test]
+        fn parallel_selection_equals_walk_on_random_inputs(
+            ids in proptest::collection::vec(0u32..40, 0..3000),
+            prompt in proptest::collection::vec(0u32..40, 0..40),
+            width in 1usize..5,
+            special in 0u32..40,
+            threads in 2usize..9,
+            pad in proptest::bool::ANY,
+        ) {
+            let fp = PairFingerprinter::from_master(&SecretKey::from_bytes([9; 32]));
+            let is_special = |id: u32| id == special;
+            let policy = if pad { ContextPolicy::PadWith(u32::MAX) } else { ContextPolicy::SkipPartial };
+            let opts = Options::with_fingerprinter(fp)
+                .special_tokens(&is_special)
+                .context_policy(policy)
+                .prompt(&prompt);
+            let mut want = Vec::new();
+            walk(width, &ids, &opts, &mut WalkSets::default(), |i, _, _| want.push(i as u32));
+            let got = select_pairs_parallel(width, &ids, &opts, threads);
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 }

@@ -112,6 +112,37 @@ impl TailProb {
     }
 }
 
+/// A p-value for people: `0.43`, `3.1e-7`, `1.0e-412` (computed from log10 so it never
+/// underflows).
+///
+/// ```
+/// use provmark_detect::tail::format_p;
+/// assert_eq!(format_p((0.026f64).log10()), "0.026");
+/// assert_eq!(format_p(-23.585), "2.6e-24");
+/// ```
+pub fn format_p(log10_p: f64) -> String {
+    if log10_p.is_nan() {
+        return "NaN".into();
+    }
+    if log10_p == f64::NEG_INFINITY {
+        return "0".into();
+    }
+    if log10_p >= -3.0 {
+        let p = TailProb { log10_p }.p_value();
+        let s = format!("{p:.3}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        return if s.is_empty() { "0".into() } else { s.into() };
+    }
+    let e = log10_p.floor();
+    let mut m = 10f64.powf(log10_p - e);
+    let mut e = e as i64;
+    if (m * 10.0).round() >= 100.0 {
+        m /= 10.0;
+        e += 1;
+    }
+    format!("{:.1}e{}", m, e)
+}
+
 /// `P(X ≥ k)` for `X ~ Binomial(n, gamma)`: the green-list p-value for `k` green tokens out of `n` scored.
 ///
 /// Edge cases: `k = 0` or `n = 0` gives `p = 1` (no scored tokens is no evidence, whatever `k` says);

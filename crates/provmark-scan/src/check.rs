@@ -441,6 +441,9 @@ pub fn check(
             if ids.is_empty() {
                 return Err(CheckError::Input("no token ids".into()));
             }
+            if let Some(t) = tokenizer {
+                t.check_ids(ids).map_err(CheckError::Tokenizer)?;
+            }
             (ids, None)
         }
         CheckInput::Text(text) => {
@@ -491,6 +494,8 @@ pub fn check(
     let sel = select_positions(profile.context_width, ids, &opts, &mut Scratch::new())?;
     let master_wm = profile.try_watermark(None)?;
     let master = score_selection(&master_wm, ids, &sel, true)?;
+    // Scoring nothing is an error (a pipeline would read "not watermarked" as "clean").
+    provmark_detect::ensure_scored(&master, profile.context_width)?;
     let (reference_p_value, synthid, warnings) = foreign_extras(profile, &master_wm, ids, &master);
 
     // Attribution: every account's key over the same positions, Bonferroni over accounts.
@@ -623,27 +628,11 @@ fn foreign_extras(
     }
 }
 
-/// Account ids from a file, one per line: surrounding blanks trimmed, blank lines ignored, and
-/// with `comments` lines starting with `#` too. A file with no ids is an error.
-pub fn read_accounts_file(path: &Path, comments: bool) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|source| CheckError::Io {
-        action: "read accounts file",
-        name: path.display().to_string(),
-        source,
-    })?;
-    let accounts: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !(l.is_empty() || comments && l.starts_with('#')))
-        .map(String::from)
-        .collect();
-    if accounts.is_empty() {
-        return Err(CheckError::Input(format!(
-            "{}: no account ids in file",
-            path.display()
-        )));
-    }
-    Ok(accounts)
+/// Account ids from a file: the one reader both verbs use ([`provmark_detect::read_accounts_file`]:
+/// blanks trimmed, blank lines and `#` comment lines ignored, duplicates and an empty file are
+/// errors).
+pub fn read_accounts_file(path: &Path) -> Result<Vec<String>> {
+    Ok(provmark_detect::read_accounts_file(path)?)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::dedup::{PairSources, PairTable, SortedRun, PARTITIONS};
 use crate::error::{Result, ScanError};
 use crate::input::{self, Batch, Fields, InputFile, RawKind, RawRanges, RawRecord, RecordSink};
-use crate::record::{parse_json_line, FieldValue, SkipReason};
+use crate::record::{extract, top_level_keys, SkipReason};
 
 /// Live counters for a progress display (all monotone; read with `Relaxed`).
 #[derive(Debug, Default)]
@@ -134,6 +134,8 @@ pub(crate) struct PassResult {
     pub record_p: RecordPValues,
     pub accounts: Vec<AccountResult>,
     pub spilled_runs: usize,
+    /// Field names of sampled records that lacked the text field.
+    pub fields_seen: Vec<String>,
 }
 
 /// One record's outcome.
@@ -144,7 +146,15 @@ struct Outcome {
     id: Option<String>,
     tokens: u64,
     result: std::result::Result<(Statistic, f64), SkipReason>,
+    /// Top-level field names of a record skipped as `missing_field` (only for the first few
+    /// such records of each worker: they name the likely misspelling when nothing is scored).
+    fields_seen: Vec<String>,
 }
+
+/// Records missing the text field whose field names each worker samples.
+const FIELD_SAMPLES_PER_WORKER: u32 = 16;
+/// Most distinct field names kept for the "nothing scored" message.
+const FIELD_NAMES_KEPT: usize = 24;
 
 struct BatchOut {
     seq: u64,
@@ -234,6 +244,8 @@ struct Worker<'k> {
     min_tokens: usize,
     stride: usize,
     fields: Fields,
+    /// Missing-field records whose field names were sampled so far.
+    field_samples: u32,
 }
 
 impl Worker<'_> {
@@ -247,65 +259,32 @@ impl Worker<'_> {
                 .map(|r| String::from_utf8_lossy(&data[r.clone()]).into_owned()),
             tokens: 0,
             result: Err(SkipReason::EmptyText),
+            fields_seen: Vec::new(),
         };
         let fields = &data[rec.text.clone()];
-        let (text, prompt): (std::borrow::Cow<'_, str>, Option<std::borrow::Cow<'_, str>>) =
-            match rec.kind {
-                RawKind::JsonLine => {
-                    let names = &self.fields;
-                    match parse_json_line(
-                        fields,
-                        &names.text,
-                        names.prompt.as_deref(),
-                        names.id.as_deref(),
-                    ) {
-                        Err(reason) => {
-                            out.result = Err(reason);
-                            return Ok(out);
-                        }
-                        Ok(p) => {
-                            if p.id.is_some() {
-                                out.id = p.id;
-                            }
-                            match p.text {
-                                FieldValue::Absent => {
-                                    out.result = Err(SkipReason::MissingField);
-                                    return Ok(out);
-                                }
-                                FieldValue::NotText => {
-                                    out.result = Err(SkipReason::NotText);
-                                    return Ok(out);
-                                }
-                                FieldValue::Str(s) => (s, p.prompt),
-                            }
-                        }
-                    }
+        let prompt_bytes = rec.prompt.as_ref().map(|r| &data[r.clone()]);
+        let (text, prompt) = match extract(&rec.kind, fields, prompt_bytes, &self.fields) {
+            Ok(x) => {
+                if x.id.is_some() {
+                    out.id = x.id;
                 }
-                RawKind::PlainText | RawKind::Row => match std::str::from_utf8(fields) {
-                    Ok(s) => (
-                        s.into(),
-                        rec.prompt
-                            .as_ref()
-                            .map(|r| String::from_utf8_lossy(&data[r.clone()])),
-                    ),
-                    Err(_) => {
-                        out.result = Err(SkipReason::InvalidUtf8);
-                        return Ok(out);
-                    }
-                },
-                RawKind::RowMissing => {
-                    out.result = Err(SkipReason::MissingField);
-                    return Ok(out);
+                (x.text, x.prompt)
+            }
+            Err((reason, id)) => {
+                if id.is_some() {
+                    out.id = id;
                 }
-                RawKind::RowNotText => {
-                    out.result = Err(SkipReason::NotText);
-                    return Ok(out);
+                out.result = Err(reason);
+                if reason == SkipReason::MissingField
+                    && rec.kind == RawKind::JsonLine
+                    && self.field_samples < FIELD_SAMPLES_PER_WORKER
+                {
+                    self.field_samples += 1;
+                    out.fields_seen = top_level_keys(fields);
                 }
-            };
-        if text.trim().is_empty() {
-            out.result = Err(SkipReason::EmptyText);
-            return Ok(out);
-        }
+                return Ok(out);
+            }
+        };
         let keys = self.keys;
         self.ids.clear();
         keys.tokenizer.encode_into(&text, &mut self.ids);
@@ -470,6 +449,7 @@ pub(crate) fn run_pass(
                     min_tokens: settings.min_tokens,
                     stride,
                     fields,
+                    field_samples: 0,
                 };
                 loop {
                     let batch = {
@@ -593,6 +573,7 @@ struct Collector<'w> {
     skipped: BTreeMap<SkipReason, u64>,
     p_counts: Vec<u64>,
     p_count: u64,
+    fields_seen: std::collections::BTreeSet<String>,
 }
 
 impl<'w> Collector<'w> {
@@ -610,6 +591,7 @@ impl<'w> Collector<'w> {
             skipped: BTreeMap::new(),
             p_counts: vec![0; P_BINS],
             p_count: 0,
+            fields_seen: std::collections::BTreeSet::new(),
         }
     }
 
@@ -619,6 +601,11 @@ impl<'w> Collector<'w> {
             self.records_total += 1;
             self.per_input[input] += 1;
             self.total_tokens += o.tokens;
+            for name in o.fields_seen {
+                if self.fields_seen.len() < FIELD_NAMES_KEPT {
+                    self.fields_seen.insert(name);
+                }
+            }
             let (status, reason, scored, p) = match o.result {
                 Ok((stat, log10_p)) => {
                     self.records_scored += 1;
@@ -714,6 +701,7 @@ impl<'w> Collector<'w> {
             },
             accounts: merged.accounts,
             spilled_runs: merged.spilled_runs,
+            fields_seen: self.fields_seen.into_iter().collect(),
         }
     }
 }
@@ -912,19 +900,9 @@ pub(crate) fn build_filter(
             self.buf.clear();
             let r = fill(&mut self.buf);
             let bytes = &self.buf[r.text];
-            let text: Option<std::borrow::Cow<'_, str>> = match kind {
-                RawKind::JsonLine => match parse_json_line(bytes, &self.fields.text, None, None) {
-                    Ok(p) => match p.text {
-                        FieldValue::Str(s) => Some(s),
-                        _ => None,
-                    },
-                    Err(_) => None,
-                },
-                RawKind::PlainText | RawKind::Row => {
-                    std::str::from_utf8(bytes).ok().map(Into::into)
-                }
-                _ => None,
-            };
+            let text = extract(&kind, bytes, None, self.fields)
+                .ok()
+                .map(|x| x.text);
             if let Some(t) = text {
                 self.records += 1;
                 self.ids.clear();

@@ -56,6 +56,35 @@ pub enum ScanError {
         /// What is wrong.
         reason: String,
     },
+    /// A corpus produced nothing to score: no records, every record skipped, or no token pair
+    /// left after dedup, prompt and filter. A verdict over nothing would read as "clean".
+    #[error("{corpus}: nothing was scored: {detail}")]
+    NothingScored {
+        /// `suspect corpus` or `control corpus`.
+        corpus: &'static str,
+        /// Counts and the likely cause, e.g. "0 of 300 records had field `txt`; fields seen:
+        /// id, text".
+        detail: String,
+    },
+    /// An output path is unsafe or unusable (it is an input, exists without `--force`, …).
+    #[error("{path}: {reason}")]
+    Output {
+        /// The output path.
+        path: PathBuf,
+        /// Why it cannot be written.
+        reason: String,
+    },
+    /// A report sealed under another key than the profile's: it cannot be verified with this
+    /// profile (which says nothing about whether it was altered).
+    #[error("{path}: cannot verify with this profile: the report names key {report_key}, the profile is key {profile_key}")]
+    WrongProfile {
+        /// The report file.
+        path: PathBuf,
+        /// The key id the report names.
+        report_key: String,
+        /// The profile's key id.
+        profile_key: String,
+    },
     /// A worker thread panicked (a bug; the scan is abandoned rather than reported wrongly).
     #[error("internal error: {0}")]
     Internal(String),

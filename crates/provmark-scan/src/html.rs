@@ -71,7 +71,7 @@ fn line_plot(
     hline: Option<(f64, &str)>,
     diagonal: bool,
 ) -> String {
-    let (w, h, ml, mr, mt, mb) = (640.0, 320.0, 64.0, 16.0, 28.0, 48.0);
+    let (w, h, ml, mr, mt, mb) = (900.0, 360.0, 64.0, 16.0, 34.0, 48.0);
     let pw = w - ml - mr;
     let ph = h - mt - mb;
     let mut xmax: f64 = 1.0;
@@ -95,7 +95,7 @@ fn line_plot(
     let mut o = String::new();
     let _ = write!(
         o,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{t}"><title>{t}</title><rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="#fff" stroke="#999"/>"##,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="{t}"><title>{t}</title><rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="#fff" stroke="#999"/>"##,
         t = escape(title)
     );
     for t in ticks(0.0, xmax, 6) {
@@ -142,7 +142,8 @@ fn line_plot(
             l = escape(label)
         );
     }
-    for (k, s) in series.iter().enumerate() {
+    let mut legend_x = ml;
+    for s in series {
         if !s.points.is_empty() {
             let pts: Vec<String> = s
                 .points
@@ -155,7 +156,7 @@ fn line_plot(
                 c = s.color,
                 p = pts.join(" ")
             );
-            if s.points.len() < 40 {
+            if s.points.len() < 40 || s.points.len() == 1 {
                 for &(x, y) in &s.points {
                     let _ = write!(
                         o,
@@ -167,17 +168,19 @@ fn line_plot(
                 }
             }
         }
-        let ly = mt + 14.0 + 16.0 * k as f64;
+        // Legend above the plot area, one entry after another: never over a line.
+        let ly = 16.0;
         let _ = write!(
             o,
             r##"<rect x="{x:.1}" y="{y:.1}" width="12" height="4" fill="{c}"/><text x="{tx:.1}" y="{ty:.1}" font-size="11">{n}</text>"##,
-            x = ml + 10.0,
+            x = legend_x,
             y = ly - 4.0,
             c = s.color,
-            tx = ml + 28.0,
+            tx = legend_x + 18.0,
             ty = ly + 1.0,
             n = escape(s.name)
         );
+        legend_x += 18.0 + 6.5 * s.name.chars().count() as f64 + 24.0;
     }
     let _ = write!(
         o,
@@ -194,7 +197,7 @@ fn line_plot(
 /// Horizontal bars: one per account, length −log10(adjusted p).
 fn bar_plot(title: &str, rows: &[(String, f64)], threshold: f64) -> String {
     let n = rows.len().max(1);
-    let (w, ml, mr, mt, row) = (640.0, 180.0, 24.0, 12.0, 20.0);
+    let (w, ml, mr, mt, row) = (900.0, 180.0, 24.0, 12.0, 20.0);
     let h = mt + row * n as f64 + 36.0;
     let pw = w - ml - mr;
     let xmax = rows
@@ -206,7 +209,7 @@ fn bar_plot(title: &str, rows: &[(String, f64)], threshold: f64) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{t}"><title>{t}</title>"##,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="{t}"><title>{t}</title>"##,
         t = escape(title)
     );
     for (i, (name, v)) in rows.iter().enumerate() {
@@ -245,26 +248,121 @@ fn row(o: &mut String, k: &str, v: &str) {
     let _ = write!(o, "<tr><th>{}</th><td>{}</td></tr>", escape(k), v);
 }
 
-/// Flattens a JSON value into (dotted key, text) rows for the parameter table.
-fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, x) in m {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, x, out);
-            }
-        }
-        serde_json::Value::Array(a) if a.iter().any(|x| x.is_object()) => {
-            for (i, x) in a.iter().enumerate() {
-                flatten(&format!("{prefix}[{i}]"), x, out);
-            }
-        }
-        other => out.push((prefix.to_string(), other.to_string())),
+/// "watermarked" / "not_watermarked" as words.
+fn verdict_words(v: &str) -> String {
+    v.replace('_', " ")
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
     }
+}
+
+/// A byte count for people: `768 MiB`, `12.5 KiB`.
+fn bytes_words(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 || (v - v.round()).abs() < 0.05 {
+        format!("{} {}", v.round(), UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The settings of the scan in plain words (the JSON report keeps the raw values).
+fn parameter_rows(report: &Report) -> Vec<(String, String)> {
+    let p = &report.parameters;
+    let scheme = match serde_json::to_value(report.scheme) {
+        Ok(serde_json::Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k} {s}"),
+                other => format!("{k} {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    };
+    let mut rows = vec![
+        ("watermark scheme".to_string(), scheme),
+        ("key id".into(), report.key_id.clone()),
+        ("key function (PRF)".into(), p.prf.clone()),
+        (
+            "tokenizer".into(),
+            serde_json::to_value(&report.tokenizer)
+                .ok()
+                .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(String::from))
+                .unwrap_or_else(|| serde_json::to_string(&report.tokenizer).unwrap_or_default()),
+        ),
+        (
+            "context width".into(),
+            format!("{} preceding tokens key each token", p.context_width),
+        ),
+        (
+            "threshold (alpha)".into(),
+            format!("p ≤ {} counts as watermarked", format_p(p.alpha.log10())),
+        ),
+        ("repeats".into(), p.dedup.clone()),
+        ("text field".into(), p.field.clone()),
+        (
+            "prompt field".into(),
+            p.prompt_field
+                .clone()
+                .unwrap_or_else(|| "none (no prompt given)".into()),
+        ),
+        (
+            "record id field".into(),
+            p.id_field
+                .clone()
+                .unwrap_or_else(|| "none (records named by file and line)".into()),
+        ),
+        (
+            "shortest record scored".into(),
+            format!("{} tokens", p.min_tokens),
+        ),
+        (
+            "special tokens skipped".into(),
+            yes_no(p.skip_special_tokens).into(),
+        ),
+        (
+            "contexts found in the prompt skipped".into(),
+            yes_no(p.skip_prompt_contexts).into(),
+        ),
+    ];
+    rows.push((
+        "supervised filter".into(),
+        match &p.filter {
+            None => "none: every context scored".into(),
+            Some(f) => format!(
+                "only contexts seen in {} records of the provider's own outputs ({} contexts)",
+                f.records, f.contexts
+            ),
+        },
+    ));
+    rows.push(("evidence curve points".into(), p.curve_bins.to_string()));
+    rows.push(("provmark version".into(), report.version.clone()));
+    rows.push(("written".into(), report.created.clone()));
+    let r = &report.run;
+    rows.push((
+        "run".into(),
+        format!(
+            "{} threads, memory budget {}, {} spilled runs, {:.1} s",
+            r.threads,
+            bytes_words(r.memory_budget_bytes),
+            r.spilled_runs,
+            r.elapsed_seconds
+        ),
+    ));
+    rows
 }
 
 /// Renders the report page. `report_json` is the sealed JSON file's text, embedded verbatim.
@@ -272,7 +370,10 @@ pub fn render(report: &Report, report_json: &str) -> String {
     let c = &report.corpus;
     let threshold = -report.parameters.alpha.log10();
     let mut o = String::with_capacity(64 << 10);
-    let verdict_class = if c.verdict == "watermarked" {
+    let ev = &report.evidence;
+    // One verdict (the report's `evidence`, computed once in the scan) drives the colour, the
+    // headline and the first row of the Result table.
+    let verdict_class = if ev.verdict == "watermarked" {
         "pos"
     } else {
         "neg"
@@ -305,24 +406,40 @@ details pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;backgroun
     );
 
     o.push_str("<h2>Result</h2><table>");
-    let ev = &report.evidence;
+    let strongest = match ev.strongest_key.strip_prefix("account:") {
+        Some(a) => format!("account {a}'s key"),
+        None => "our master key".to_string(),
+    };
+    row(&mut o, "verdict", &escape(&verdict_words(&ev.verdict)));
+    row(&mut o, "evidence from", &escape(&strongest));
     if ev.keys_tested > 1 {
         row(
             &mut o,
-            "overall verdict (all keys)",
+            "p-value",
             &escape(&format!(
-                "{} — strongest key {}, p = {} after Bonferroni over {} keys",
-                ev.verdict,
-                ev.strongest_key,
+                "{} (corrected for the {} keys tested: ours and one per account)",
                 format_p(ev.log10_p),
                 ev.keys_tested
             )),
         );
+        row(
+            &mut o,
+            "master key alone",
+            &escape(&format!(
+                "{}, p = {}",
+                verdict_words(&c.verdict),
+                format_p(c.log10_p)
+            )),
+        );
+    } else {
+        row(&mut o, "p-value", &escape(&format_p(c.log10_p)));
+        row(&mut o, "log10 p", &format!("{:.4}", c.log10_p));
     }
-    row(&mut o, "verdict (master key)", &escape(&c.verdict));
-    row(&mut o, "p-value", &escape(&format_p(c.log10_p)));
-    row(&mut o, "log10 p", &format!("{:.4}", c.log10_p));
-    row(&mut o, "alpha (threshold)", &format!("{}", c.alpha));
+    row(
+        &mut o,
+        "threshold (alpha)",
+        &escape(&format_p(c.alpha.log10())),
+    );
     row(
         &mut o,
         "distinct token pairs scored",
@@ -358,9 +475,17 @@ details pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;backgroun
     }
     o.push_str("</table>");
 
-    o.push_str("<h2>Evidence as the corpus is read</h2><p>Strength of evidence (−log10 p) of the pooled test over all distinct token pairs read so far, in input order. Text without the watermark stays near zero; the dashed line is the threshold.</p>");
+    o.push_str("<h2>Evidence as the corpus is read</h2><p>Strength of evidence (−log10 p) of the pooled test over all distinct token pairs read so far, in input order, under our master key. Text without the watermark stays near zero; the dashed line is the threshold.");
+    if let Some(a) = ev.strongest_key.strip_prefix("account:") {
+        let _ = write!(
+            o,
+            " The verdict rests on account <b>{}</b>'s key, not the master key: its final strength is the marked point (the per-account curve is not recorded).",
+            escape(a)
+        );
+    }
+    o.push_str("</p>");
     let mut series = vec![Series {
-        name: "suspect corpus",
+        name: "suspect corpus (master key)",
         color: "#b03a2e",
         points: std::iter::once((0.0, 0.0))
             .chain(
@@ -383,6 +508,15 @@ details pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;backgroun
                 )
                 .collect(),
         });
+    }
+    if let Some(a) = report.accounts.first() {
+        if ev.strongest_key.starts_with("account:") {
+            series.push(Series {
+                name: "strongest account's key (final)",
+                color: "#7d3c98",
+                points: vec![(c.scored_tokens as f64, -a.log10_p)],
+            });
+        }
     }
     o.push_str(&line_plot(
         "Cumulative evidence",
@@ -427,10 +561,12 @@ details pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;backgroun
         if let Some(a) = a {
             let _ = write!(
                 o,
-                "<p>{} accounts tested, each over the same distinct pairs under its own key; p-values adjusted by the Bonferroni correction (multiplied by the number of accounts). Best: <b>{}</b>, adjusted p = {}.</p>",
+                "<p>{} accounts tested, each over the same distinct pairs under its own key. Best: <b>{}</b>. The table's p-values are corrected for the {} accounts (Bonferroni: multiplied by the number of accounts); the verdict above corrects for all {} keys (ours and one per account): p = {}.</p>",
                 a.accounts_tested,
                 escape(&a.best_account),
-                escape(&format_p(a.adjusted_log10_p))
+                a.accounts_tested,
+                ev.keys_tested,
+                escape(&format_p(ev.log10_p))
             );
         }
         let top: Vec<(String, f64)> = report
@@ -440,7 +576,7 @@ details pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;backgroun
             .map(|r| (r.account.clone(), -r.adjusted_log10_p))
             .collect();
         o.push_str(&bar_plot("Account ranking", &top, threshold));
-        o.push_str("<table><tr><th>rank</th><th>account</th><th>adjusted p</th><th>log10 p (unadjusted)</th><th>statistic</th></tr>");
+        o.push_str("<table><tr><th>rank</th><th>account</th><th>p corrected for the accounts</th><th>log10 p (uncorrected)</th><th>statistic</th></tr>");
         for r in report.accounts.iter().take(100) {
             let _ = write!(
                 o,
@@ -501,29 +637,7 @@ details pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;backgroun
     o.push_str("</table>");
 
     o.push_str("<h2>Parameters</h2><table>");
-    let mut rows = Vec::new();
-    if let Ok(v) = serde_json::to_value(&report.parameters) {
-        flatten("", &v, &mut rows);
-    }
-    for (k, v) in [
-        (
-            "scheme",
-            serde_json::to_string(&report.scheme).unwrap_or_default(),
-        ),
-        (
-            "tokenizer",
-            serde_json::to_string(&report.tokenizer).unwrap_or_default(),
-        ),
-        ("key_id", report.key_id.clone()),
-        ("version", report.version.clone()),
-        ("created", report.created.clone()),
-    ] {
-        rows.push((k.to_string(), v));
-    }
-    if let Ok(v) = serde_json::to_value(&report.run) {
-        flatten("run", &v, &mut rows);
-    }
-    for (k, v) in rows {
+    for (k, v) in parameter_rows(report) {
         row(&mut o, &k, &escape(&v));
     }
     o.push_str("</table>");

@@ -10,7 +10,10 @@
 //!
 //! Directories are walked recursively in byte order of the path (so the input order, and with it
 //! the evidence curve, is reproducible); inside directories only the extensions above are read
-//! and hidden entries are ignored.
+//! and hidden entries are ignored. Inside directories, symbolic links to files are read, but
+//! links to directories are not followed (no loops, no escaping the named folder) and dangling
+//! links are skipped; both are listed as [`SkippedInput`]s with the reason. Paths named on the
+//! command line are always followed.
 //!
 //! Every input file's SHA-256 is computed over its raw (still compressed) bytes while it is
 //! read, so the report names exactly the files that were scanned.
@@ -89,10 +92,27 @@ fn classify(path: &Path) -> Option<(InputFormat, Compression)> {
     Some((format, compression))
 }
 
+/// An entry of an input folder that was not read.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SkippedInput {
+    /// The entry's path.
+    pub path: String,
+    /// Why it was not read.
+    pub reason: String,
+}
+
 /// Resolves command-line paths into input files: files by extension (unknown extensions are
 /// read as plain text), directories recursively (known extensions only), `-` as JSONL on stdin.
+/// Folder entries that are not read (links to folders, dangling links) are dropped; see
+/// [`discover_all`] for the list.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputFile>> {
+    discover_all(paths).map(|(files, _)| files)
+}
+
+/// [`discover`], also returning the folder entries that were skipped and why.
+pub fn discover_all(paths: &[PathBuf]) -> Result<(Vec<InputFile>, Vec<SkippedInput>)> {
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     for p in paths {
         if p.as_os_str() == "-" {
             out.push(InputFile {
@@ -106,7 +126,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputFile>> {
         let meta = std::fs::metadata(p).map_err(|e| ScanError::io(p, e))?;
         if meta.is_dir() {
             let before = out.len();
-            walk(p, &mut out)?;
+            walk(p, &mut out, &mut skipped)?;
             if out.len() == before {
                 return Err(ScanError::Input {
                     path: p.clone(),
@@ -134,10 +154,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputFile>> {
             });
         }
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
-fn walk(dir: &Path, out: &mut Vec<InputFile>) -> Result<()> {
+fn walk(dir: &Path, out: &mut Vec<InputFile>, skipped: &mut Vec<SkippedInput>) -> Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| ScanError::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -148,9 +168,30 @@ fn walk(dir: &Path, out: &mut Vec<InputFile>) -> Result<()> {
         .collect();
     entries.sort();
     for p in entries {
-        let meta = std::fs::metadata(&p).map_err(|e| ScanError::io(&p, e))?;
+        let link = std::fs::symlink_metadata(&p).map_err(|e| ScanError::io(&p, e))?;
+        let meta = if link.file_type().is_symlink() {
+            match std::fs::metadata(&p) {
+                Err(e) => {
+                    skipped.push(SkippedInput {
+                        path: p.display().to_string(),
+                        reason: format!("dangling symbolic link ({e})"),
+                    });
+                    continue;
+                }
+                Ok(m) if m.is_dir() => {
+                    skipped.push(SkippedInput {
+                        path: p.display().to_string(),
+                        reason: "symbolic link to a folder (not followed; name it on the command line to scan it)".into(),
+                    });
+                    continue;
+                }
+                Ok(m) => m,
+            }
+        } else {
+            link
+        };
         if meta.is_dir() {
-            walk(&p, out)?;
+            walk(&p, out, skipped)?;
         } else if let Some((format, compression)) = classify(&p) {
             out.push(InputFile {
                 path: p,
@@ -200,12 +241,78 @@ pub(crate) struct Batch {
     pub records: Vec<RawRecord>,
 }
 
-/// Field names to extract.
+/// Field names to extract from JSONL records (columns of Parquet rows).
 #[derive(Clone, Debug)]
-pub(crate) struct Fields {
+pub struct Fields {
+    /// The text field (`--field`).
     pub text: String,
+    /// The prompt field (`--prompt-field`).
     pub prompt: Option<String>,
+    /// The record id field (`--id-field`).
     pub id: Option<String>,
+}
+
+/// One record as a scan sees it before tokenization: its text, or why it is skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordView {
+    /// 1-based line (JSONL, blank lines counted), 0-based row (Parquet), 0 (plain text).
+    pub locator: u64,
+    /// The text, or the reason the record is skipped before tokenization.
+    pub text: std::result::Result<String, crate::SkipReason>,
+    /// The prompt, when a prompt field was named and present.
+    pub prompt: Option<String>,
+    /// The record's id, when an id field was named and present.
+    pub id: Option<String>,
+}
+
+/// Reads every record of one input file exactly as [`crate::scan`] would, without tokenizing:
+/// each record comes back with its text or its skip reason. For tests and fuzzing; a scan
+/// streams instead of collecting.
+pub fn read_records(file: &InputFile, fields: &Fields) -> Result<Vec<RecordView>> {
+    struct Collect<'f> {
+        fields: &'f Fields,
+        buf: Vec<u8>,
+        out: Vec<RecordView>,
+    }
+    impl RecordSink for Collect<'_> {
+        fn push(
+            &mut self,
+            _: u32,
+            locator: u64,
+            kind: RawKind,
+            fill: &mut dyn FnMut(&mut Vec<u8>) -> RawRanges,
+        ) -> bool {
+            self.buf.clear();
+            let r = fill(&mut self.buf);
+            let reader_id =
+                r.id.as_ref()
+                    .map(|i| String::from_utf8_lossy(&self.buf[i.clone()]).into_owned());
+            let prompt = r.prompt.as_ref().map(|p| &self.buf[p.clone()]);
+            let view = match crate::record::extract(&kind, &self.buf[r.text], prompt, self.fields) {
+                Ok(x) => RecordView {
+                    locator,
+                    text: Ok(x.text.into_owned()),
+                    prompt: x.prompt.map(std::borrow::Cow::into_owned),
+                    id: x.id.or(reader_id),
+                },
+                Err((reason, id)) => RecordView {
+                    locator,
+                    text: Err(reason),
+                    prompt: None,
+                    id: id.or(reader_id),
+                },
+            };
+            self.out.push(view);
+            true
+        }
+    }
+    let mut sink = Collect {
+        fields,
+        buf: Vec::new(),
+        out: Vec::new(),
+    };
+    read_file(0, file, fields, &mut sink, None)?;
+    Ok(sink.out)
 }
 
 /// What the reader learned about one file.
@@ -397,6 +504,30 @@ fn read_parquet(
     .map_err(io)?;
     f.seek(SeekFrom::Start(0)).map_err(io)?;
     let reader = SerializedFileReader::new(f).map_err(pq)?;
+    // The decoder trusts the footer's byte ranges (and panics on negative ones): check every
+    // column chunk lies inside the file before reading a row. Found by fuzzing.
+    for rg in reader.metadata().row_groups() {
+        for c in rg.columns() {
+            let start = c
+                .dictionary_page_offset()
+                .unwrap_or_else(|| c.data_page_offset());
+            let len = c.compressed_size();
+            let inside = start >= 0
+                && len >= 0
+                && start
+                    .checked_add(len)
+                    .is_some_and(|end| u64::try_from(end).is_ok_and(|e| e <= digest.bytes));
+            if !inside {
+                return Err(ScanError::Parquet {
+                    path: path.clone(),
+                    reason: format!(
+                        "corrupt metadata: column chunk `{}` claims bytes outside the file",
+                        c.column_path()
+                    ),
+                });
+            }
+        }
+    }
     let schema = reader.metadata().file_metadata().schema();
     let wanted: Vec<&str> = std::iter::once(fields.text.as_str())
         .chain(fields.prompt.as_deref())
@@ -419,56 +550,71 @@ fn read_parquet(
         .with_fields(projected)
         .build()
         .map_err(pq)?;
-    let rows = reader.get_row_iter(Some(projection)).map_err(pq)?;
-    for (row_number, row) in rows.enumerate() {
-        let row = row.map_err(pq)?;
-        let mut text: Option<Option<&String>> = None; // None: null/absent; Some(None): not a string
-        let mut prompt = None;
-        let mut id: Option<String> = None;
-        for (name, value) in row.get_column_iter() {
-            if name == &fields.text {
-                text = match value {
-                    Field::Str(s) => Some(Some(s)),
-                    Field::Null => None,
-                    _ => Some(None),
-                };
-            }
-            if fields.prompt.as_deref() == Some(name.as_str()) {
-                if let Field::Str(s) = value {
-                    prompt = Some(s);
+    // The `parquet` crate asserts (panics) on some corrupt pages instead of returning an error
+    // (found by fuzzing: bit-packed runs longer than their buffer). A corrupt file must be a
+    // clean error naming it, so the decoding is isolated here.
+    let decode = std::panic::AssertUnwindSafe(|| -> Result<()> {
+        let rows = reader.get_row_iter(Some(projection)).map_err(pq)?;
+        for (row_number, row) in rows.enumerate() {
+            let row = row.map_err(pq)?;
+            let mut text: Option<Option<&String>> = None; // None: null/absent; Some(None): not a string
+            let mut prompt = None;
+            let mut id: Option<String> = None;
+            for (name, value) in row.get_column_iter() {
+                if name == &fields.text {
+                    text = match value {
+                        Field::Str(s) => Some(Some(s)),
+                        Field::Null => None,
+                        _ => Some(None),
+                    };
+                }
+                if fields.prompt.as_deref() == Some(name.as_str()) {
+                    if let Field::Str(s) = value {
+                        prompt = Some(s);
+                    }
+                }
+                if fields.id.as_deref() == Some(name.as_str()) {
+                    id = match value {
+                        Field::Str(s) => Some(s.clone()),
+                        Field::Null => None,
+                        other => Some(other.to_string()),
+                    };
                 }
             }
-            if fields.id.as_deref() == Some(name.as_str()) {
-                id = match value {
-                    Field::Str(s) => Some(s.clone()),
-                    Field::Null => None,
-                    other => Some(other.to_string()),
+            let kind = match text {
+                None => RawKind::RowMissing,
+                Some(None) => RawKind::RowNotText,
+                Some(Some(_)) => RawKind::Row,
+            };
+            let more = sink.push(index, row_number as u64, kind, &mut |buf| {
+                let put = |buf: &mut Vec<u8>, s: &str| {
+                    let start = buf.len();
+                    buf.extend_from_slice(s.as_bytes());
+                    start..buf.len()
                 };
+                let t = match text {
+                    Some(Some(s)) => put(buf, s),
+                    _ => buf.len()..buf.len(),
+                };
+                RawRanges {
+                    text: t,
+                    prompt: prompt.map(|s| put(buf, s)),
+                    id: id.as_deref().map(|s| put(buf, s)),
+                }
+            });
+            if !more {
+                break;
             }
         }
-        let kind = match text {
-            None => RawKind::RowMissing,
-            Some(None) => RawKind::RowNotText,
-            Some(Some(_)) => RawKind::Row,
-        };
-        let more = sink.push(index, row_number as u64, kind, &mut |buf| {
-            let put = |buf: &mut Vec<u8>, s: &str| {
-                let start = buf.len();
-                buf.extend_from_slice(s.as_bytes());
-                start..buf.len()
-            };
-            let t = match text {
-                Some(Some(s)) => put(buf, s),
-                _ => buf.len()..buf.len(),
-            };
-            RawRanges {
-                text: t,
-                prompt: prompt.map(|s| put(buf, s)),
-                id: id.as_deref().map(|s| put(buf, s)),
-            }
-        });
-        if !more {
-            break;
+        Ok(())
+    });
+    match std::panic::catch_unwind(decode) {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(ScanError::Parquet {
+                path: path.clone(),
+                reason: "the decoder failed on corrupt data in the file".into(),
+            })
         }
     }
     Ok(digest)

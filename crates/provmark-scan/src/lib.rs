@@ -35,6 +35,7 @@ mod engine;
 pub mod error;
 pub mod html;
 pub mod input;
+pub mod output;
 mod record;
 pub mod report;
 
@@ -150,7 +151,76 @@ fn skipped_map(r: &PassResult) -> std::collections::BTreeMap<String, u64> {
         .collect()
 }
 
+/// Refuses a pass that scored nothing, naming the likely cause.
+fn ensure_scored(r: &PassResult, corpus: &'static str, field: &str) -> Result<()> {
+    if r.unique_pairs > 0 {
+        return Ok(());
+    }
+    let detail = nothing_scored_detail(r, field);
+    Err(ScanError::NothingScored { corpus, detail })
+}
+
+fn nothing_scored_detail(r: &PassResult, field: &str) -> String {
+    if r.records_total == 0 {
+        return "the input holds no records (empty file, blank lines only, or closed standard input)"
+            .into();
+    }
+    let skipped: Vec<String> = r
+        .skipped
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    let mut s = format!(
+        "{} of {} records scored (skipped: {})",
+        r.records_scored,
+        r.records_total,
+        if skipped.is_empty() {
+            "none".to_string()
+        } else {
+            skipped.join(", ")
+        }
+    );
+    let count = |k: SkipReason| r.skipped.get(&k).copied().unwrap_or(0);
+    let missing = count(SkipReason::MissingField);
+    if missing > 0 {
+        s.push_str(&format!(
+            "; {} of {} records had field `{field}`",
+            r.records_total - missing,
+            r.records_total
+        ));
+        if !r.fields_seen.is_empty() {
+            s.push_str(&format!(
+                "; fields seen: {} (use --field)",
+                r.fields_seen.join(", ")
+            ));
+        }
+    }
+    if count(SkipReason::MalformedJson) > 0 {
+        s.push_str(
+            "; some lines are not JSON objects (is the input JSONL? plain text needs a .txt name)",
+        );
+    }
+    if count(SkipReason::InvalidUtf8) > 0 {
+        s.push_str("; some records are not valid UTF-8 (binary or another encoding)");
+    }
+    if count(SkipReason::TooFewTokens) > 0 {
+        s.push_str(
+            "; some records are shorter than --min-tokens (at least context width + 1 tokens)",
+        );
+    }
+    if r.records_scored > 0 {
+        s.push_str(
+            "; the scored records left no token pair (every context in the prompt or outside --filter-from)",
+        );
+    }
+    s
+}
+
 /// Scans a corpus (and its control) and builds the unsealed report.
+///
+/// A corpus (suspect or control) that scores no token pair is an error
+/// ([`ScanError::NothingScored`]), never a "not watermarked" verdict.
 ///
 /// `progress` is updated as records are processed (for a progress bar); pass
 /// `&Progress::default()` when nobody watches.
@@ -194,9 +264,11 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
             });
         }
     }
-    let files = input::discover(&cfg.inputs)?;
-    let control_files = input::discover(&cfg.control)?;
-    let filter_files = input::discover(&cfg.filter_from)?;
+    let (files, mut skipped_inputs) = input::discover_all(&cfg.inputs)?;
+    let (control_files, skipped_control) = input::discover_all(&cfg.control)?;
+    let (filter_files, skipped_filter) = input::discover_all(&cfg.filter_from)?;
+    skipped_inputs.extend(skipped_control);
+    skipped_inputs.extend(skipped_filter);
     if files
         .iter()
         .chain(&control_files)
@@ -268,6 +340,7 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
         "suspect",
     )?;
     drop(records_file);
+    ensure_scored(&main, "suspect corpus", &cfg.field)?;
     let control = if control_files.is_empty() {
         None
     } else {
@@ -284,6 +357,7 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
             progress,
             "control",
         )?;
+        ensure_scored(&r, "control corpus", &cfg.field)?;
         Some(ControlResult {
             corpus: corpus_result(&r, cfg.alpha),
             skipped_reasons: skipped_map(&r),
@@ -320,6 +394,7 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
         attribution,
         control,
         inputs: main.inputs.clone(),
+        skipped_inputs,
         curve: main.curve.clone(),
         record_p_values: main.record_p.clone(),
         parameters: report::Parameters {

@@ -7,6 +7,8 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::input::{Fields, RawKind};
+
 /// Why a record was not scored. Every input record is either scored or skipped with one of these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -92,6 +94,71 @@ pub(crate) fn parse_json_line<'a>(
         .map_err(|_| SkipReason::MalformedJson)?;
     de.end().map_err(|_| SkipReason::MalformedJson)?;
     Ok(parsed)
+}
+
+/// A record's parts once it is known to carry text.
+#[derive(Debug)]
+pub(crate) struct Extracted<'a> {
+    pub text: Cow<'a, str>,
+    pub prompt: Option<Cow<'a, str>>,
+    /// The id found inside the record (JSONL); `None` keeps the reader's id.
+    pub id: Option<String>,
+}
+
+/// Pulls text, prompt and id out of a raw record, or says why it is skipped before
+/// tokenization (with the id, when the record had one). `bytes` is the record's text range (the
+/// whole line for JSONL); `prompt` the prompt range of Parquet rows.
+pub(crate) fn extract<'a>(
+    kind: &RawKind,
+    bytes: &'a [u8],
+    prompt: Option<&'a [u8]>,
+    names: &Fields,
+) -> Result<Extracted<'a>, (SkipReason, Option<String>)> {
+    let x = match kind {
+        RawKind::JsonLine => {
+            let p = parse_json_line(
+                bytes,
+                &names.text,
+                names.prompt.as_deref(),
+                names.id.as_deref(),
+            )
+            .map_err(|r| (r, None))?;
+            match p.text {
+                FieldValue::Absent => return Err((SkipReason::MissingField, p.id)),
+                FieldValue::NotText => return Err((SkipReason::NotText, p.id)),
+                FieldValue::Str(text) => Extracted {
+                    text,
+                    prompt: p.prompt,
+                    id: p.id,
+                },
+            }
+        }
+        RawKind::PlainText | RawKind::Row => match std::str::from_utf8(bytes) {
+            Ok(s) => Extracted {
+                text: s.into(),
+                prompt: prompt.map(String::from_utf8_lossy),
+                id: None,
+            },
+            Err(_) => return Err((SkipReason::InvalidUtf8, None)),
+        },
+        RawKind::RowMissing => return Err((SkipReason::MissingField, None)),
+        RawKind::RowNotText => return Err((SkipReason::NotText, None)),
+    };
+    if x.text.trim().is_empty() {
+        return Err((SkipReason::EmptyText, x.id));
+    }
+    Ok(x)
+}
+
+/// The top-level field names of a JSON object line, in order (empty when it is not one). Used
+/// only to explain why records lack the text field, so it may allocate.
+pub(crate) fn top_level_keys(line: &[u8]) -> Vec<String> {
+    let Ok(s) = std::str::from_utf8(line) else {
+        return Vec::new();
+    };
+    serde_json::from_str::<std::collections::BTreeMap<String, IgnoredAny>>(s)
+        .map(|m| m.into_keys().collect())
+        .unwrap_or_default()
 }
 
 impl<'de> DeserializeSeed<'de> for Extract<'_> {

@@ -180,6 +180,9 @@ pub struct Report {
     pub control: Option<ControlResult>,
     /// SHA-256 and record count of every input file.
     pub inputs: Vec<InputSummary>,
+    /// Folder entries that were not read (links to folders, dangling links), with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_inputs: Vec<crate::input::SkippedInput>,
     /// Cumulative evidence curve in input order.
     pub curve: Vec<CurvePoint>,
     /// Per-record p-values (histogram on −log10 p).
@@ -212,24 +215,9 @@ pub fn verdict_word(log10_p: f64, alpha: f64) -> &'static str {
     }
 }
 
-/// A p-value for people: `0.43`, `3.1e-7`, `1.0e-412` (computed from log10 so it never
-/// underflows).
-pub fn format_p(log10_p: f64) -> String {
-    if log10_p >= -3.0 {
-        let p = TailProb { log10_p }.p_value();
-        let s = format!("{p:.3}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        return if s.is_empty() { "0".into() } else { s.into() };
-    }
-    let e = log10_p.floor();
-    let mut m = 10f64.powf(log10_p - e);
-    let mut e = e as i64;
-    if (m * 10.0).round() >= 100.0 {
-        m /= 10.0;
-        e += 1;
-    }
-    format!("{:.1}e{}", m, e)
-}
+/// A p-value for people (one format in every verb and report): see
+/// [`provmark_detect::tail::format_p`].
+pub use provmark_detect::tail::format_p;
 
 fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -439,30 +427,31 @@ pub fn verify_report_bytes(bytes: &[u8], path: &Path, profile: &Profile) -> Resu
         path: path.to_path_buf(),
         reason: reason.to_string(),
     };
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let names_format = bytes
+        .windows(REPORT_FORMAT.len())
+        .any(|w| w == REPORT_FORMAT.as_bytes());
     let mut value: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
+        // The HTML page embeds the JSON report, so it names the format too; it is not the file
+        // the MAC covers.
+        Err(_) if first == Some(b'<') => return Err(bad(
+            "an HTML (or XML) page, not the JSON report: verify the file written by `scan --out`",
+        )),
         // A report whose JSON no longer parses was altered (or truncated) — if it still looks
         // like one of ours.
-        Err(_) => {
-            if bytes
-                .windows(REPORT_FORMAT.len())
-                .any(|w| w == REPORT_FORMAT.as_bytes())
-            {
-                return Ok(Verification::Altered(
-                    "the file is no longer valid JSON".into(),
-                ));
-            }
-            return Err(bad("not JSON"));
+        Err(_) if first == Some(b'{') && names_format => {
+            return Ok(Verification::Altered(
+                "the file is no longer valid JSON".into(),
+            ));
         }
+        Err(_) => return Err(bad("not JSON")),
     };
     let obj = value
         .as_object_mut()
         .ok_or_else(|| bad("not a JSON object"))?;
     if obj.get("format").and_then(Value::as_str) != Some(REPORT_FORMAT) {
-        if bytes
-            .windows(REPORT_FORMAT.len())
-            .any(|w| w == REPORT_FORMAT.as_bytes())
-        {
+        if names_format {
             return Ok(Verification::Altered(
                 "the `format` member was changed".into(),
             ));
@@ -481,18 +470,19 @@ pub fn verify_report_bytes(bytes: &[u8], path: &Path, profile: &Profile) -> Resu
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    if !key_id.is_empty() && key_id != profile.key_id().0 {
+        // Another key sealed it (or its key_id was edited): this profile cannot tell whether
+        // the report is intact. That is a usage error, not evidence of alteration.
+        return Err(ScanError::WrongProfile {
+            path: path.to_path_buf(),
+            report_key: key_id,
+            profile_key: profile.key_id().0.clone(),
+        });
+    }
     let mac_ok = profile
         .secret()
         .verify_mac(MAC_LABEL, &canonical_json(&value, false), &tag);
     if !mac_ok {
-        if key_id != profile.key_id().0 && !key_id.is_empty() {
-            // Either the report was made under another key or its key_id was edited; the MAC
-            // cannot tell which, so say both.
-            return Ok(Verification::Altered(format!(
-                "MAC does not verify (the report names key {key_id}, the profile is key {}; wrong profile or edited report)",
-                profile.key_id()
-            )));
-        }
         return Ok(Verification::Altered(
             "MAC does not verify: the report content was changed".into(),
         ));

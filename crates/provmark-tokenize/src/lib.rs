@@ -91,6 +91,17 @@ pub enum TokenizeError {
         /// Identity recorded in the profile.
         expected: String,
     },
+    /// Token ids given as input (e.g. `check --token-ids`) include one the tokenizer cannot
+    /// produce: wrong tokenizer, or not token ids at all.
+    #[error("token id {id} at position {position} is outside the vocabulary of {vocab_size} ids (wrong tokenizer, or not token ids?)")]
+    IdOutOfVocabulary {
+        /// The id.
+        id: u32,
+        /// Its 0-based position in the input.
+        position: usize,
+        /// The tokenizer's id space.
+        vocab_size: usize,
+    },
     /// A token id outside the vocabulary was given to `decode`.
     #[error("token id {0} is not in the tokenizer's vocabulary")]
     UnknownTokenId(u32),
@@ -280,6 +291,20 @@ impl Tokenizer {
         match &self.backend {
             Backend::OpenAi(o) => o.vocab_size(),
             Backend::Hf(h) => h.vocab_size(),
+        }
+    }
+
+    /// Checks that every id could have come from this tokenizer (`id < vocab_size()`); the first
+    /// one that could not is the error.
+    pub fn check_ids(&self, ids: &[u32]) -> Result<(), TokenizeError> {
+        let vocab_size = self.vocab_size();
+        match ids.iter().position(|&id| id as usize >= vocab_size) {
+            None => Ok(()),
+            Some(position) => Err(TokenizeError::IdOutOfVocabulary {
+                id: ids[position],
+                position,
+                vocab_size,
+            }),
         }
     }
 

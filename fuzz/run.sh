@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Fuzzes every parser of provmark with libFuzzer on the stable toolchain.
+#
+#   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]      (default: 60 s, every target)
+#
+# Builds the targets with SanitizerCoverage (stable `-C passes=sancov-module`, no nightly, no
+# cargo-fuzz) against libFuzzer compiled by the `libfuzzer-sys` crate (needs a C++ compiler),
+# then runs each target in turn on ONE core for the given time. New inputs go to
+# fuzz/work/TARGET (not committed); the committed seeds are fuzz/corpus/TARGET; crashes are
+# written to fuzz/artifacts/ and stop the script with a failure (exit 1). If the instrumented
+# build itself fails (no C++ compiler, an LLVM that rejects the flags) the script exits 3, so CI
+# can tell "cannot fuzz here" from "found a crash". The last lines per target give its
+# execution count (`stat::number_of_executed_units`).
+set -euo pipefail
+cd "$(dirname "$0")"
+secs=${1:-60}
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(profile_json jsonl parquet text token_ids report_json accounts)
+fi
+triple=$(rustc -vV | sed -n 's/^host: //p')
+export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
+bins=()
+for t in "${targets[@]}"; do bins+=(--bin "$t"); done
+if ! CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build --release --target "$triple" "${bins[@]}"; then
+  echo "fuzz/run.sh: the instrumented build failed; nothing was fuzzed" >&2
+  exit 3
+fi
+mkdir -p artifacts
+for t in "${targets[@]}"; do
+  mkdir -p "work/$t"
+  echo "== fuzz $t for ${secs}s"
+  log="work/$t.log"
+  if ! "target/$triple/release/$t" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 \
+      -timeout=20 -print_final_stats=1 -artifact_prefix="artifacts/$t-" \
+      "work/$t" "corpus/$t" >"$log" 2>&1; then
+    tail -40 "$log"
+    echo "fuzz target $t FAILED (crash input in fuzz/artifacts/)" >&2
+    exit 1
+  fi
+  grep -E "stat::number_of_executed_units|Done [0-9]+ runs" "$log" | tail -2
+done
