@@ -56,7 +56,7 @@ impl Hf {
 
     /// A `tokenizer.json` given as bytes; `path` is where it came from (the profile's hint).
     pub(crate) fn from_bytes(bytes: &[u8], path: &Path) -> Result<Hf> {
-        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let sha256 = hex::encode(Sha256::digest(bytes));
         let mut tok =
             tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| TokenizeError::InvalidFile {
                 path: path.to_path_buf(),
