@@ -45,7 +45,9 @@ use provmark_core::Profile;
 use provmark_detect::PairFingerprinter;
 use provmark_tokenize::Tokenizer;
 
-pub use engine::{AccountResult, CurvePoint, InputSummary, Progress, RecordPValues};
+pub use engine::{
+    AccountResult, CurvePoint, InputSummary, Progress, RecordPValues, SERVED_LOG_FORMAT,
+};
 pub use error::{Result, ScanError};
 pub use record::SkipReason;
 pub use report::{
@@ -219,8 +221,14 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
     let (filter, filter_info) = if filter_files.is_empty() {
         (None, None)
     } else {
-        let (set, records, inputs) =
-            engine::build_filter(&tokenizer, &fingerprinter, h, &filter_files, &fields)?;
+        let (set, records, inputs) = engine::build_filter(
+            &tokenizer,
+            &fingerprinter,
+            &profile.key_id().0,
+            h,
+            &filter_files,
+            &fields,
+        )?;
         let contexts = set.len() as u64;
         (
             Some(set),
