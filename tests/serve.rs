@@ -183,17 +183,17 @@ fn curl(addr: &str, path: &str, key: Option<&str>, body: Option<&[u8]>) -> (u16,
     if let Some(k) = key {
         config.push_str(&format!("header = \"Authorization: Bearer {k}\"\n"));
     }
-    let body_file;
+    let mut body_file = None;
     if let Some(b) = body {
-        body_file = std::env::temp_dir().join(format!(
+        let f = std::env::temp_dir().join(format!(
             "provmark-serve-body-{}-{:?}",
             std::process::id(),
             std::thread::current().id()
         ));
-        std::fs::write(&body_file, b).unwrap();
+        std::fs::write(&f, b).unwrap();
         config.push_str("header = \"Content-Type: application/json\"\n");
-        cmd.arg("--data-binary")
-            .arg(format!("@{}", body_file.display()));
+        cmd.arg("--data-binary").arg(format!("@{}", f.display()));
+        body_file = Some(f);
     }
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -208,6 +208,9 @@ fn curl(addr: &str, path: &str, key: Option<&str>, body: Option<&[u8]>) -> (u16,
         .write_all(config.as_bytes())
         .unwrap();
     let o = child.wait_with_output().unwrap();
+    if let Some(f) = body_file {
+        let _ = std::fs::remove_file(f);
+    }
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
     (code.trim().parse().unwrap_or(0), body.to_string())
@@ -395,13 +398,13 @@ fn serve_answers_curl_and_the_openai_client_with_the_accounts_watermark() {
 
     // Per-account watermark: carol's answers are attributed to carol among the three.
     let mut text = String::new();
-    for seed in 0..3 {
+    for seed in 0..2 {
         let (code, body) = chat(
             &keys[2],
             &chat_body(
                 MODEL_ID,
                 "Tell me about the history of the bicycle.",
-                serde_json::json!({"max_tokens": 150, "temperature": 1.0, "seed": seed}),
+                serde_json::json!({"max_tokens": 120, "temperature": 1.0, "seed": seed}),
             ),
         );
         assert_eq!(code, 200, "{body}");
@@ -442,7 +445,7 @@ fn serve_answers_curl_and_the_openai_client_with_the_accounts_watermark() {
     }
     assert!(lines.iter().all(|l| l.get("text").is_none()));
     let carol: Vec<&Value> = lines.iter().filter(|l| l["account"] == "carol").collect();
-    assert_eq!(carol.len(), 3);
+    assert_eq!(carol.len(), 2);
     for l in &carol {
         let n = l["completion_tokens"].as_u64().unwrap() as usize;
         assert_eq!(
@@ -465,7 +468,7 @@ fn serve_answers_curl_and_the_openai_client_with_the_accounts_watermark() {
 fn quota_bounded_queue_and_sigterm_finish_the_answer_in_flight() {
     let Some(model) = model() else { return };
     let d = tmp("limits");
-    let (profile, accounts, keys) = setup(&d, &model, &["alice", "bob"]);
+    let (profile, accounts, keys) = setup(&d, &model, &["alice", "bob", "carol"]);
     let mut server = Server::start(
         &d,
         &model,
@@ -502,7 +505,8 @@ fn quota_bounded_queue_and_sigterm_finish_the_answer_in_flight() {
         "the quota was never enforced ({served} tokens served)"
     );
     assert!(served <= 24, "{served} tokens served over a quota of 24");
-    // Bounded queue: one answer generating, one waiting, the rest refused with 503.
+    // Bounded queue: one answer generating, one waiting, the rest refused with 503 (the first
+    // may still sit in the queue when the others arrive: up to five refusals).
     let body = chat_body(
         MODEL_ID,
         "Write a poem about the sea.",
@@ -522,17 +526,17 @@ fn quota_bounded_queue_and_sigterm_finish_the_answer_in_flight() {
             assert_eq!(error_of(b)["code"], "server_busy");
         }
     }
-    assert!(busy >= 1 && busy <= 4, "{results:?}");
+    assert!((1..=5).contains(&busy), "{results:?}");
     // SIGTERM during a streamed answer: the answer completes, then the server exits 0.
     let log = d.join("served.jsonl");
     let before = served_lines(&log).len();
     let (tx, rx) = mpsc::channel();
-    let (a2, k2) = (a.clone(), keys[1].clone());
+    let (a2, k2) = (a.clone(), keys[2].clone());
     let streaming = std::thread::spawn(move || {
         let body = chat_body(
             MODEL_ID,
             "Write a long story about a dragon.",
-            serde_json::json!({"max_tokens": 60, "temperature": 1.0, "seed": 5, "stream": true}),
+            serde_json::json!({"max_tokens": 20, "temperature": 1.0, "seed": 5, "stream": true}),
         );
         tx.send(()).unwrap();
         curl(&a2, "/v1/chat/completions", Some(&k2), Some(&body))
@@ -701,12 +705,11 @@ fn scan_names_the_distiller_account_and_the_served_log_strengthens_the_evidence(
         "What is a prime number?",
         "Describe a walk in the forest.",
         "How does a bicycle stay upright?",
-        "Why is the sky blue?",
-        "Write a short note thanking a friend.",
     ];
     let mut harvest = String::new();
     for (i, p) in prompts.iter().enumerate() {
-        let key = if i % 4 == 3 { &keys[i % 2] } else { &keys[2] };
+        // Prompts 2 and 5 go to alice and bob; the rest are the distiller's harvest.
+        let key = if i % 3 == 2 { &keys[i % 2] } else { &keys[2] };
         let (code, body) = curl(
             &server.addr,
             "/v1/chat/completions",
@@ -714,7 +717,7 @@ fn scan_names_the_distiller_account_and_the_served_log_strengthens_the_evidence(
             Some(&chat_body(
                 MODEL_ID,
                 p,
-                serde_json::json!({"max_tokens": 120, "temperature": 1.0, "seed": i}),
+                serde_json::json!({"max_tokens": 100, "temperature": 1.0, "seed": i}),
             )),
         );
         assert_eq!(code, 200, "{body}");
