@@ -327,11 +327,10 @@ fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     // Without OS randomness the seed falls back to the clock (sampling stays valid).
     if getrandom::getrandom(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
+        return std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        return t;
     }
     u64::from_le_bytes(b)
 }
