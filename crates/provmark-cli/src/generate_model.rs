@@ -185,7 +185,7 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The profile's tokenizer is this one (same hash and size; the path hint may differ).
-fn same_identity(tok: &Tokenizer, profile: &provmark_core::Profile) -> bool {
+pub(crate) fn same_identity(tok: &Tokenizer, profile: &provmark_core::Profile) -> bool {
     use provmark_core::TokenizerSpec::HuggingFace;
     match (tok.spec(), &profile.tokenizer) {
         (

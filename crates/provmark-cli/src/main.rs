@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod accounts;
 mod bench;
 mod check;
 mod common;
@@ -20,6 +21,7 @@ mod generate_model;
 mod keygen;
 mod model;
 mod scan;
+mod serve;
 mod verify_report;
 
 /// provmark: keyed LLM watermarks, exact detection and distillation evidence.
@@ -48,6 +50,11 @@ enum Command {
     /// Scan a corpus for distillation evidence: one pooled exact test over every distinct token
     /// pair, per-account attribution, JSON and HTML evidence reports.
     Scan(scan::ScanArgs),
+    /// Serve chat completions (OpenAI API) with a real model; every answer watermarked with the
+    /// key of the account it goes to, and recorded in the served log.
+    Serve(serve::ServeArgs),
+    /// Manage the API keys of `serve` (add prints a new key once; only keyed hashes are stored).
+    Accounts(accounts::AccountsArgs),
     /// Check that an evidence report is exactly as `scan` wrote it (MAC under the profile).
     VerifyReport(verify_report::VerifyReportArgs),
     /// Measure the cost of watermarking on this machine.
@@ -88,6 +95,8 @@ fn run_cli() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Scan(a) => scan::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Accounts(a) => accounts::run(a),
         Command::VerifyReport(a) => verify_report::run(a),
     };
     match result {

@@ -5,6 +5,8 @@
 //!   (batch steps give each row exactly its batch-of-one logits).
 //! * [`Generator`] — chat answers (ChatML, [`ChatTemplate`]) with temperature, top-k, top-p and a
 //!   seed; watermarked through [`provmark_embed::Embedder`] or plain.
+//! * [`stream_answer`] — one conversation token by token (text pieces, stop sequences,
+//!   cancellation), for a server.
 //! * [`convert_to_q8_0`] — the one-time conversion the fetch script runs: candle has no SIMD
 //!   kernel for the shipped Q4_1 weights (≈ 24 tokens/s here); Q8_0 runs ≈ 3x faster with the
 //!   same answers.
@@ -21,6 +23,7 @@ mod convert;
 mod error;
 pub mod generate;
 pub mod llama;
+pub mod stream;
 
 use std::path::Path;
 
@@ -29,6 +32,7 @@ pub use convert::convert_to_q8_0;
 pub use error::{ModelError, Result};
 pub use generate::{Answer, Finish, Generator, Sampling};
 pub use llama::{Config, KvCache, Llama};
+pub use stream::{stream_answer, StreamFinish, StreamRequest, StreamedAnswer};
 
 /// Where `tools/fetch-model.sh` puts the converted model (relative to the repository root).
 pub const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q8_0.gguf";

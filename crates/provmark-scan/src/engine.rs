@@ -872,9 +872,14 @@ fn merge(
 
 /// Builds the supervised-mode filter: the context fingerprint of every full context in the
 /// provider's own outputs.
+///
+/// A JSON line of a served log (`provmark serve --served-log`, [`SERVED_LOG_FORMAT`]) gives its
+/// context fingerprints directly (no text is needed); its `key_id` and `context_width` must be
+/// the profile's, since fingerprints are keyed by the profile's secret.
 pub(crate) fn build_filter(
     tokenizer: &Tokenizer,
     fingerprinter: &PairFingerprinter,
+    key_id: &str,
     h: usize,
     files: &[InputFile],
     fields: &Fields,
@@ -888,6 +893,9 @@ pub(crate) fn build_filter(
         ids: Vec<u32>,
         buf: Vec<u8>,
         records: u64,
+        key_id: &'a str,
+        /// The first served-log line that cannot be used (ends the read).
+        error: Option<String>,
     }
     impl RecordSink for FilterSink<'_> {
         fn push(
@@ -900,6 +908,23 @@ pub(crate) fn build_filter(
             self.buf.clear();
             let r = fill(&mut self.buf);
             let bytes = &self.buf[r.text];
+            if kind == RawKind::JsonLine {
+                match served_log_line(bytes, self.key_id, self.h) {
+                    ServedLine::NotServed => {}
+                    ServedLine::Fingerprints(fps) => {
+                        self.records += 1;
+                        for fp in fps {
+                            self.set.insert(fp);
+                        }
+                        return true;
+                    }
+                    ServedLine::Torn => return true,
+                    ServedLine::Mismatch(reason) => {
+                        self.error = Some(reason);
+                        return false;
+                    }
+                }
+            }
             let text = extract(&kind, bytes, None, self.fields)
                 .ok()
                 .map(|x| x.text);
@@ -925,11 +950,19 @@ pub(crate) fn build_filter(
         ids: Vec::new(),
         buf: Vec::new(),
         records: 0,
+        key_id,
+        error: None,
     };
     let mut inputs = Vec::with_capacity(files.len());
     for (i, f) in files.iter().enumerate() {
         let before = sink.records;
         let d = input::read_file(i as u32, f, fields, &mut sink, None)?;
+        if let Some(reason) = sink.error.take() {
+            return Err(ScanError::Input {
+                path: f.path.clone(),
+                reason,
+            });
+        }
         inputs.push(InputSummary {
             path: f.path.display().to_string(),
             sha256: d.sha256,
@@ -940,6 +973,62 @@ pub(crate) fn build_filter(
         });
     }
     Ok((sink.set, sink.records, inputs))
+}
+
+/// The `format` of a served-log line (written by `provmark serve`): one JSON object per answer
+/// with `key_id`, `context_width` and `context_fingerprints` — the keyed context fingerprints
+/// ([`PairFingerprinter::context`], 16 hex digits each) of every (context, token) pair served.
+pub const SERVED_LOG_FORMAT: &str = "provmark-served/v1";
+
+enum ServedLine {
+    /// Not a served-log line: read it as text.
+    NotServed,
+    /// The contexts served.
+    Fingerprints(Vec<u64>),
+    /// A served-log line cut short (a crash mid-write): skipped.
+    Torn,
+    /// A served log of another key or context width: its fingerprints mean nothing here.
+    Mismatch(String),
+}
+
+fn served_log_line(bytes: &[u8], key_id: &str, h: usize) -> ServedLine {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        format: String,
+        key_id: String,
+        context_width: usize,
+        context_fingerprints: Vec<String>,
+    }
+    let marker = SERVED_LOG_FORMAT.as_bytes();
+    if !bytes.windows(marker.len()).any(|w| w == marker) {
+        return ServedLine::NotServed;
+    }
+    let Ok(line) = serde_json::from_slice::<Line>(bytes) else {
+        return ServedLine::Torn;
+    };
+    if line.format != SERVED_LOG_FORMAT {
+        return ServedLine::NotServed;
+    }
+    if line.key_id != key_id {
+        return ServedLine::Mismatch(format!(
+            "a served log of key {}, but the profile's key is {key_id}",
+            line.key_id
+        ));
+    }
+    if line.context_width != h {
+        return ServedLine::Mismatch(format!(
+            "a served log of context width {}, but the profile's is {h}",
+            line.context_width
+        ));
+    }
+    let mut fps = Vec::with_capacity(line.context_fingerprints.len());
+    for f in &line.context_fingerprints {
+        match u64::from_str_radix(f, 16) {
+            Ok(v) if f.len() == 16 => fps.push(v),
+            _ => return ServedLine::Mismatch(format!("bad context fingerprint {f:?}")),
+        }
+    }
+    ServedLine::Fingerprints(fps)
 }
 
 /// The keyed schemes of a profile and its accounts.
@@ -965,4 +1054,48 @@ pub(crate) fn account_watermarks(
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod served_log_tests {
+    use super::*;
+
+    fn line(key: &str, h: usize, fps: &[&str]) -> Vec<u8> {
+        serde_json::json!({
+            "format": SERVED_LOG_FORMAT, "time": "2026-01-01T00:00:00Z", "account": "a",
+            "key_id": key, "context_width": h, "context_fingerprints": fps,
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn served_log_lines_give_their_fingerprints_and_refuse_another_key() {
+        let ok = line("k1", 2, &["00000000000000ff", "8000000000000001"]);
+        match served_log_line(&ok, "k1", 2) {
+            ServedLine::Fingerprints(f) => assert_eq!(f, vec![0xff, 0x8000_0000_0000_0001]),
+            _ => panic!("expected fingerprints"),
+        }
+        assert!(
+            matches!(served_log_line(&ok, "k2", 2), ServedLine::Mismatch(r) if r.contains("k1"))
+        );
+        assert!(matches!(
+            served_log_line(&ok, "k1", 3),
+            ServedLine::Mismatch(_)
+        ));
+        let bad = line("k1", 2, &["ff"]);
+        assert!(matches!(
+            served_log_line(&bad, "k1", 2),
+            ServedLine::Mismatch(_)
+        ));
+        // A line cut short by a crash is skipped; ordinary records are text.
+        assert!(matches!(
+            served_log_line(&ok[..ok.len() - 5], "k1", 2),
+            ServedLine::Torn
+        ));
+        assert!(matches!(
+            served_log_line(br#"{"text": "hello"}"#, "k1", 2),
+            ServedLine::NotServed
+        ));
+    }
 }

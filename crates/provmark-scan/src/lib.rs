@@ -48,7 +48,9 @@ use provmark_detect::PairFingerprinter;
 use provmark_tokenize::Tokenizer;
 
 pub use check::read_accounts_file;
-pub use engine::{AccountResult, CurvePoint, InputSummary, Progress, RecordPValues};
+pub use engine::{
+    AccountResult, CurvePoint, InputSummary, Progress, RecordPValues, SERVED_LOG_FORMAT,
+};
 pub use error::{Result, ScanError};
 pub use record::SkipReason;
 pub use report::{
@@ -293,8 +295,14 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
     let (filter, filter_info) = if filter_files.is_empty() {
         (None, None)
     } else {
-        let (set, records, inputs) =
-            engine::build_filter(&tokenizer, &fingerprinter, h, &filter_files, &fields)?;
+        let (set, records, inputs) = engine::build_filter(
+            &tokenizer,
+            &fingerprinter,
+            &profile.key_id().0,
+            h,
+            &filter_files,
+            &fields,
+        )?;
         let contexts = set.len() as u64;
         (
             Some(set),
