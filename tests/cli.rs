@@ -122,7 +122,14 @@ fn generate_then_check_detects_watermark_and_not_clean_text() {
         // watermark needs a few thousand tokens to reach 1e-6; Gumbel far fewer.
         let wm = run(
             bin()
-                .args(["generate-sim", "--tokens", "4000", "--seed", "11", "--profile"])
+                .args([
+                    "generate-sim",
+                    "--tokens",
+                    "4000",
+                    "--seed",
+                    "11",
+                    "--profile",
+                ])
                 .arg(&p),
             None,
         );
@@ -250,7 +257,14 @@ fn check_reports_spans_in_mixed_text() {
     );
     let wm = run(
         bin()
-            .args(["generate-sim", "--tokens", "1500", "--seed", "2", "--profile"])
+            .args([
+                "generate-sim",
+                "--tokens",
+                "1500",
+                "--seed",
+                "2",
+                "--profile",
+            ])
             .arg(&p),
         None,
     );

@@ -20,7 +20,10 @@ fn model() -> Option<PathBuf> {
     if std::env::var("PROVMARK_REQUIRE_MODEL").is_ok_and(|v| v == "1") {
         panic!("PROVMARK_REQUIRE_MODEL=1 but {} is missing", p.display());
     }
-    eprintln!("SKIPPED: {} is missing (run tools/fetch-model.sh)", p.display());
+    eprintln!(
+        "SKIPPED: {} is missing (run tools/fetch-model.sh)",
+        p.display()
+    );
     None
 }
 
@@ -47,7 +50,11 @@ fn ok(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn check_json(text_file: &Path, profile: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
+fn check_json(
+    text_file: &Path,
+    profile: &Path,
+    extra: &[&str],
+) -> (Option<i32>, serde_json::Value) {
     let o = bin()
         .arg("check")
         .arg(text_file)
@@ -78,15 +85,29 @@ fn generated_answers_are_detected_attributed_and_clean_ones_are_not() {
         // The profile names the small shipped tokenizer, not the model.
         let p: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
-        assert_eq!(p["tokenizer"]["path"], "assets/smollm2/tokenizer.json", "{p}");
+        assert_eq!(
+            p["tokenizer"]["path"], "assets/smollm2/tokenizer.json",
+            "{p}"
+        );
         let gen = |extra: &[&str]| {
             let o = bin()
                 .args(["generate", "--profile"])
                 .arg(&profile)
                 .arg("--model")
                 .arg(&model)
-                .args(["--prompt", "Tell me a story about a fox who finds a lost key."])
-                .args(["--max-tokens", "100", "--temperature", "1.0", "--seed", "3", "--jsonl"])
+                .args([
+                    "--prompt",
+                    "Tell me a story about a fox who finds a lost key.",
+                ])
+                .args([
+                    "--max-tokens",
+                    "100",
+                    "--temperature",
+                    "1.0",
+                    "--seed",
+                    "3",
+                    "--jsonl",
+                ])
                 .args(extra)
                 .output()
                 .unwrap();
@@ -171,7 +192,11 @@ fn a_profile_for_another_tokenizer_is_a_clear_error() {
 fn a_missing_model_names_the_fetch_step() {
     let d = tmp("missing");
     let profile = d.join("k.json");
-    ok(&bin().args(["keygen", "--out"]).arg(&profile).output().unwrap());
+    ok(&bin()
+        .args(["keygen", "--out"])
+        .arg(&profile)
+        .output()
+        .unwrap());
     let o = bin()
         .args(["generate", "--profile"])
         .arg(&profile)

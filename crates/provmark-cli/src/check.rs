@@ -120,9 +120,9 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         CheckInput::Text(&text)
     };
     let prompt_text = match &a.prompt {
-        Some(p) => Some(
-            read_text(Some(p), &format!("--prompt {}", p.display()), &a).context("--prompt")?,
-        ),
+        Some(p) => {
+            Some(read_text(Some(p), &format!("--prompt {}", p.display()), &a).context("--prompt")?)
+        }
         None => None,
     };
     let mut req = CheckRequest::new(input);

@@ -293,7 +293,9 @@ fn real_model(a: RealModelArgs) -> anyhow::Result<ExitCode> {
     }
     if a.step == "analyze" || a.step == "both" {
         let tok = provmark_tokenize::Tokenizer::from_file(&a.model)
-            .or_else(|_| provmark_tokenize::Tokenizer::from_file("assets/smollm2/tokenizer.json".as_ref()))
+            .or_else(|_| {
+                provmark_tokenize::Tokenizer::from_file("assets/smollm2/tokenizer.json".as_ref())
+            })
             .context("cannot load the SmolLM2 tokenizer")?;
         let report = real::analyze(&a.dir, &tok, a.calibration_keys)?;
         let mut value = serde_json::to_value(&report)?;
@@ -308,7 +310,8 @@ fn real_model(a: RealModelArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let text = serde_json::to_string_pretty(&value)? + "\n";
-        std::fs::write(&a.out, text).with_context(|| format!("cannot write {}", a.out.display()))?;
+        std::fs::write(&a.out, text)
+            .with_context(|| format!("cannot write {}", a.out.display()))?;
         println!("{}", serde_json::to_string_pretty(&value)?);
     }
     Ok(ExitCode::SUCCESS)

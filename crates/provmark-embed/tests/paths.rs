@@ -465,8 +465,15 @@ fn per_row_rngs_make_rows_independent_of_the_batch() {
             };
             rows
         ];
-        e.choose_batch_per_row(&mut seqs, &contexts, Dist::Logits(&all), &mut scratch, &mut rngs, &mut out)
-            .unwrap();
+        e.choose_batch_per_row(
+            &mut seqs,
+            &contexts,
+            Dist::Logits(&all),
+            &mut scratch,
+            &mut rngs,
+            &mut out,
+        )
+        .unwrap();
         for r in 0..rows {
             let mut seq = e.new_sequence(16);
             let mut rng = ChaCha8Rng::seed_from_u64(r as u64);
@@ -484,7 +491,14 @@ fn per_row_rngs_make_rows_independent_of_the_batch() {
         // A wrong number of RNGs is an error, not a panic.
         let mut two: Vec<ChaCha8Rng> = (0..2).map(ChaCha8Rng::seed_from_u64).collect();
         assert!(e
-            .choose_batch_per_row(&mut seqs, &contexts, Dist::Logits(&all), &mut scratch, &mut two, &mut out)
+            .choose_batch_per_row(
+                &mut seqs,
+                &contexts,
+                Dist::Logits(&all),
+                &mut scratch,
+                &mut two,
+                &mut out
+            )
             .is_err());
     }
 }

@@ -217,7 +217,9 @@ pub fn generate(cfg: &RealConfig, log: &mut dyn FnMut(&str)) -> Result<usize> {
     let start = std::time::Instant::now();
     let prompts = read_prompts(&cfg.prompts)?;
     if prompts.len() <= HELD_OUT_FROM {
-        return Err(EvalError::Input("the prompt file has no held-out prompts".into()));
+        return Err(EvalError::Input(
+            "the prompt file has no held-out prompts".into(),
+        ));
     }
     let model = provmark_model::load(&cfg.model)?;
     let tok = Tokenizer::from_file(&cfg.model)?;
@@ -256,7 +258,10 @@ pub fn generate(cfg: &RealConfig, log: &mut dyn FnMut(&str)) -> Result<usize> {
             let profile = cell_profile(&cell, tok.spec())?;
             let embedder = profile
                 .as_ref()
-                .map(|p| Embedder::from_profile(p, None, vocab).map(|e| e.with_skip_repeated_contexts(true)))
+                .map(|p| {
+                    Embedder::from_profile(p, None, vocab)
+                        .map(|e| e.with_skip_repeated_contexts(true))
+                })
                 .transpose()?;
             let sampling = Sampling {
                 max_tokens: cfg.max_tokens,
@@ -487,7 +492,9 @@ pub struct RealReport {
 /// Running p-value of a prefix of scored positions.
 fn prefix_log10_p(scheme: &Scheme, count: u64, sum: f64) -> f64 {
     match scheme {
-        Scheme::Green { gamma, .. } => tail::binomial_upper(sum.round() as u64, count, *gamma).log10_p,
+        Scheme::Green { gamma, .. } => {
+            tail::binomial_upper(sum.round() as u64, count, *gamma).log10_p
+        }
         _ => tail::gamma_upper(count, sum).log10_p,
     }
 }
@@ -508,7 +515,13 @@ fn score(profile: &Profile, tok: &Tokenizer, ids: &[u32]) -> Result<Scored> {
     let pos = ev
         .positions
         .as_ref()
-        .map(|p| p.index.iter().copied().zip(p.score.iter().copied()).collect())
+        .map(|p| {
+            p.index
+                .iter()
+                .copied()
+                .zip(p.score.iter().copied())
+                .collect()
+        })
         .unwrap_or_default();
     Ok(Scored {
         tokens: ids.len(),
@@ -617,11 +630,12 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
                 .take(limit)
                 .flat_map(|a| a.ent.iter().map(|&x| x as f64)),
         );
-        let (lp, n) = answers
-            .iter()
-            .fold((0.0f64, 0usize), |(s, n), a| {
-                (s + a.lp.iter().map(|&x| x as f64).sum::<f64>(), n + a.lp.len())
-            });
+        let (lp, n) = answers.iter().fold((0.0f64, 0usize), |(s, n), a| {
+            (
+                s + a.lp.iter().map(|&x| x as f64).sum::<f64>(),
+                n + a.lp.len(),
+            )
+        });
         clean_ppl.insert(c.name(), (-lp / n.max(1) as f64).exp());
         entropy_by_t.insert(
             format!("T{:.1}", c.temperature),
@@ -698,11 +712,18 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
             )
         });
         let (lp, nlp) = answers.iter().fold((0.0f64, 0usize), |(s, k), a| {
-            (s + a.lp.iter().map(|&x| x as f64).sum::<f64>(), k + a.lp.len())
+            (
+                s + a.lp.iter().map(|&x| x as f64).sum::<f64>(),
+                k + a.lp.len(),
+            )
         });
         let ppl = (-lp / nlp.max(1) as f64).exp();
         let clean_name = format!("clean-T{:.1}", c.temperature);
-        let mean_ent = answers.iter().flat_map(|a| a.ent.iter()).map(|&x| x as f64).sum::<f64>()
+        let mean_ent = answers
+            .iter()
+            .flat_map(|a| a.ent.iter())
+            .map(|&x| x as f64)
+            .sum::<f64>()
             / answers.iter().map(|a| a.ent.len()).sum::<usize>().max(1) as f64;
         let bound_c = 1e6f64.ln() / mean_ent;
         let rate = |h: usize, l: usize| (l > 0).then(|| h as f64 / l as f64);
@@ -712,7 +733,8 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
             median_tokens_to_1e_6: median,
             p90_tokens_to_1e_6: p90,
             null_reason,
-            detect_rate_full: full_p.iter().filter(|&&p| p <= -6.0).count() as f64 / n.max(1) as f64,
+            detect_rate_full: full_p.iter().filter(|&&p| p <= -6.0).count() as f64
+                / n.max(1) as f64,
             detect_rate_100: rate(hits[0], long[0]),
             detect_rate_200: rate(hits[1], long[1]),
             detect_rate_400: rate(hits[2], long[2]),
@@ -739,7 +761,13 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
     let mut pooled = serde_json::Map::new();
     for (name, scheme) in [("green", Scheme::DEFAULT_GREEN), ("gumbel", Scheme::Gumbel)] {
         let keys: Vec<Profile> = (0..calibration_keys)
-            .map(|j| experiment_profile(&format!("calibration {name} {j}"), scheme.clone(), spec.clone()))
+            .map(|j| {
+                experiment_profile(
+                    &format!("calibration {name} {j}"),
+                    scheme.clone(),
+                    spec.clone(),
+                )
+            })
             .collect::<Result<_>>()?;
         let mut tests = 0usize;
         let mut rej = [0usize; 2];
@@ -765,9 +793,17 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
         let rate = rej[0] as f64 / tests.max(1) as f64;
         let m = per_answer.len().max(1) as f64;
         let mean = per_answer.iter().sum::<usize>() as f64 / m;
-        let var = per_answer.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (m - 1.0).max(1.0);
+        let var = per_answer
+            .iter()
+            .map(|&x| (x as f64 - mean).powi(2))
+            .sum::<f64>()
+            / (m - 1.0).max(1.0);
         let binom_var = calibration_keys as f64 * rate * (1.0 - rate);
-        let deff = if binom_var > 0.0 { (var / binom_var).max(1.0) } else { 1.0 };
+        let deff = if binom_var > 0.0 {
+            (var / binom_var).max(1.0)
+        } else {
+            1.0
+        };
         let i2 = clopper_pearson(rej[0], tests, 0.999);
         let i3 = clopper_pearson(rej[1], tests, 0.999);
         let n_eff = ((tests as f64) / deff).floor() as usize;
@@ -849,8 +885,9 @@ mod tests {
 
     #[test]
     fn prompts_of_the_first_answers_are_held_out() {
-        let prompts: Vec<(String, String)> =
-            (0..420).map(|i| (format!("p{i}"), format!("q{i}"))).collect();
+        let prompts: Vec<(String, String)> = (0..420)
+            .map(|i| (format!("p{i}"), format!("q{i}")))
+            .collect();
         assert!((0..360).all(|i| prompt_for(i, &prompts) >= HELD_OUT_FROM));
         assert_eq!(prompt_for(360, &prompts), 0);
     }

@@ -84,14 +84,27 @@ pub fn decode_step_costs(
             let ctx = &ids[ids.len() - green.context_width()..];
             let mut r1 = rng.clone();
             let t = Instant::now();
-            let token = provmark_embed::sample_plain(vocab, Dist::Logits(&logits), &mut scratch, &mut rng)?;
+            let token =
+                provmark_embed::sample_plain(vocab, Dist::Logits(&logits), &mut scratch, &mut rng)?;
             p.push(t.elapsed().as_secs_f64() * 1e6);
             let t = Instant::now();
-            let _ = green.choose(&mut seq_g, ctx, Dist::Logits(&logits), &mut scratch, &mut r1)?;
+            let _ = green.choose(
+                &mut seq_g,
+                ctx,
+                Dist::Logits(&logits),
+                &mut scratch,
+                &mut r1,
+            )?;
             g.push(t.elapsed().as_secs_f64() * 1e6);
             let ctx = &ids[ids.len() - gumbel.context_width()..];
             let t = Instant::now();
-            let _ = gumbel.choose(&mut seq_u, ctx, Dist::Logits(&logits), &mut scratch, &mut r1)?;
+            let _ = gumbel.choose(
+                &mut seq_u,
+                ctx,
+                Dist::Logits(&logits),
+                &mut scratch,
+                &mut r1,
+            )?;
             u.push(t.elapsed().as_secs_f64() * 1e6);
             if template.is_end(token) {
                 break;

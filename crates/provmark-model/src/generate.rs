@@ -263,7 +263,8 @@ impl<'a> Generator<'a> {
                     row.entropies.pop();
                     row.done = Some(Finish::Stop);
                 } else {
-                    row.logprobs.push(token_logprob(&row.next_logits, token) as f32);
+                    row.logprobs
+                        .push(token_logprob(&row.next_logits, token) as f32);
                     row.ids.push(token);
                     if row.ids.len() >= self.sampling.max_tokens {
                         row.done = Some(Finish::Length);

@@ -14,53 +14,98 @@ use provmark_model::{ChatTemplate, Generator, Llama, Sampling};
 use provmark_tokenize::Tokenizer;
 
 fn model_path() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/SmolLM2-135M-Instruct.Q8_0.gguf");
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/SmolLM2-135M-Instruct.Q8_0.gguf");
     if p.is_file() {
         return Some(p);
     }
     if std::env::var("PROVMARK_REQUIRE_MODEL").is_ok_and(|v| v == "1") {
-        panic!("PROVMARK_REQUIRE_MODEL=1 but {} is missing: run tools/fetch-model.sh", p.display());
+        panic!(
+            "PROVMARK_REQUIRE_MODEL=1 but {} is missing: run tools/fetch-model.sh",
+            p.display()
+        );
     }
-    eprintln!("SKIPPED: {} is missing (run tools/fetch-model.sh)", p.display());
+    eprintln!(
+        "SKIPPED: {} is missing (run tools/fetch-model.sh)",
+        p.display()
+    );
     None
 }
 
 fn load() -> Option<(Llama, Tokenizer, PathBuf)> {
     let p = model_path()?;
-    Some((Llama::load(&p).unwrap(), Tokenizer::from_file(&p).unwrap(), p))
+    Some((
+        Llama::load(&p).unwrap(),
+        Tokenizer::from_file(&p).unwrap(),
+        p,
+    ))
 }
 
 fn argmax(v: &[f32]) -> usize {
     v.iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |m, (i, &x)| if x > m.1 { (i, x) } else { m })
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |m, (i, &x)| if x > m.1 { (i, x) } else { m },
+        )
         .0
 }
 
 #[test]
 fn forward_pass_matches_candle_reference_llama() {
-    let Some((ours, tok, path)) = load() else { return };
-    let ids = ChatTemplate::for_tokenizer(&tok).unwrap().user_turn(&tok, "Name three colours.");
+    let Some((ours, tok, path)) = load() else {
+        return;
+    };
+    let ids = ChatTemplate::for_tokenizer(&tok)
+        .unwrap()
+        .user_turn(&tok, "Name three colours.");
     let mut f = std::fs::File::open(&path).unwrap();
     let ct = candle_core::quantized::gguf_file::Content::read(&mut f).unwrap();
-    let mut reference =
-        candle_transformers::models::quantized_llama::ModelWeights::from_gguf(ct, &mut f, &Device::Cpu)
-            .unwrap();
+    let mut reference = candle_transformers::models::quantized_llama::ModelWeights::from_gguf(
+        ct,
+        &mut f,
+        &Device::Cpu,
+    )
+    .unwrap();
     let mut cache = ours.new_cache();
     let mut a = ours.prefill(&mut cache, &ids).unwrap();
-    let x = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-    let mut b = reference.forward(&x, 0).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let x = Tensor::new(ids.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let mut b = reference
+        .forward(&x, 0)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     // Prompt, then five greedy steps through both caches.
     let mut pos = ids.len();
     for step in 0..6 {
         assert_eq!(a.len(), b.len());
-        let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
         assert!(diff < 1e-3, "step {step}: max |logit difference| {diff}");
         let next = argmax(&a) as u32;
         assert_eq!(next as usize, argmax(&b), "step {step}");
-        a = ours.decode(std::slice::from_mut(&mut cache), &[next]).unwrap();
-        let x = Tensor::new(&[next], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-        b = reference.forward(&x, pos).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        a = ours
+            .decode(std::slice::from_mut(&mut cache), &[next])
+            .unwrap();
+        let x = Tensor::new(&[next], &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        b = reference
+            .forward(&x, pos)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         pos += 1;
     }
 }
@@ -107,9 +152,14 @@ fn answers_are_the_same_at_batch_1_and_batch_3() {
         ..Sampling::default()
     };
     let g = Generator::new(&m, &tok, Some(&e), sampling).unwrap();
-    let prompts: Vec<String> = ["How do I boil an egg?", "Why do cats purr?", "Say hello.", "Name a planet."]
-        .map(String::from)
-        .to_vec();
+    let prompts: Vec<String> = [
+        "How do I boil an egg?",
+        "Why do cats purr?",
+        "Say hello.",
+        "Name a planet.",
+    ]
+    .map(String::from)
+    .to_vec();
     let collect = |batch| {
         let mut out = vec![Vec::new(); prompts.len()];
         g.run(&prompts, batch, |a| {

@@ -57,10 +57,18 @@ fn ids_match_the_independent_python_bpe() {
             None => {
                 let recs = cache.entry(r.source.clone()).or_insert_with(|| {
                     std::fs::read_to_string(root().join("../shared/corpora").join(&r.source))
-                        .map(|t| t.lines().map(|l| serde_json::from_str(l).unwrap()).collect())
+                        .map(|t| {
+                            t.lines()
+                                .map(|l| serde_json::from_str(l).unwrap())
+                                .collect()
+                        })
                         .unwrap_or_default()
                 });
-                match recs.get(r.line).and_then(|v| v.get(&r.field)).and_then(|v| v.as_str()) {
+                match recs
+                    .get(r.line)
+                    .and_then(|v| v.get(&r.field))
+                    .and_then(|v| v.as_str())
+                {
                     Some(t) => t.to_string(),
                     None => {
                         corpus_missing += 1;
@@ -98,8 +106,14 @@ fn corpus_texts_round_trip() {
     for (source, fields) in [
         ("cnn_dailymail_200.jsonl", &["article", "highlights"][..]),
         ("wmt16_de_en_validation.jsonl", &["de", "en"][..]),
-        ("human_eval_164.jsonl", &["prompt", "canonical_solution"][..]),
-        ("llama2_chat_unwatermarked_1000.jsonl", &["prompt", "result"][..]),
+        (
+            "human_eval_164.jsonl",
+            &["prompt", "canonical_solution"][..],
+        ),
+        (
+            "llama2_chat_unwatermarked_1000.jsonl",
+            &["prompt", "result"][..],
+        ),
     ] {
         if corpus_field(source, 0, fields[0]).is_none() {
             eprintln!("skipping {source}: ../shared/corpora is absent");
