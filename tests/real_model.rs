@@ -73,22 +73,26 @@ fn check_json(
 fn generated_answers_are_detected_attributed_and_clean_ones_are_not() {
     let Some(model) = model() else { return };
     let d = tmp("e2e");
-    for scheme in ["green", "gumbel"] {
-        let profile = d.join(format!("{scheme}.json"));
-        ok(&bin()
-            .args(["keygen", "--scheme", scheme, "--model"])
-            .arg(&model)
-            .arg("--out")
-            .arg(&profile)
-            .output()
-            .unwrap());
-        // The profile names the small shipped tokenizer, not the model.
-        let p: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
-        assert_eq!(
-            p["tokenizer"]["path"], "assets/smollm2/tokenizer.json",
-            "{p}"
-        );
+    for (name, scheme) in [
+        ("green", provmark_core::Scheme::DEFAULT_GREEN),
+        ("gumbel", provmark_core::Scheme::Gumbel),
+    ] {
+        // A fixed test key, so the answers (fixed seed) are the same on every run.
+        let profile = d.join(format!("{name}.json"));
+        let shipped = root().join("assets/smollm2/tokenizer.json");
+        let spec = provmark_tokenize::Tokenizer::from_file(&shipped)
+            .unwrap()
+            .spec();
+        provmark_core::Profile::from_secret(
+            provmark_core::SecretKey::from_bytes([7; 32]),
+            scheme,
+            2,
+            spec,
+        )
+        .unwrap()
+        .save_new(&profile)
+        .unwrap();
+        let scheme = name;
         let gen = |extra: &[&str]| {
             let o = bin()
                 .args(["generate", "--profile"])
@@ -101,7 +105,7 @@ fn generated_answers_are_detected_attributed_and_clean_ones_are_not() {
                 ])
                 .args([
                     "--max-tokens",
-                    "100",
+                    "300",
                     "--temperature",
                     "1.0",
                     "--seed",
@@ -150,6 +154,13 @@ fn the_readme_tea_answer_gets_a_verdict_with_its_p_value() {
         .arg(&profile)
         .output()
         .unwrap());
+    // The profile names the small shipped tokenizer, not the model.
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
+    assert_eq!(
+        p["tokenizer"]["path"], "assets/smollm2/tokenizer.json",
+        "{p}"
+    );
     let text = ok(&bin()
         .args(["generate", "--profile"])
         .arg(&profile)

@@ -538,7 +538,7 @@ fn curve(scheme: &Scheme, s: &Scored) -> (Vec<f64>, Option<usize>) {
     let mut at = vec![0.0; s.tokens + 1];
     let mut k = 0;
     let mut last = 0.0;
-    for t in 1..=s.tokens {
+    for (t, slot) in at.iter_mut().enumerate().skip(1) {
         while k < s.pos.len() && (s.pos[k].0 as usize) < t {
             sum += s.pos[k].1;
             k += 1;
@@ -547,7 +547,7 @@ fn curve(scheme: &Scheme, s: &Scored) -> (Vec<f64>, Option<usize>) {
                 first = Some(t);
             }
         }
-        at[t] = last;
+        *slot = last;
     }
     (at, first)
 }
@@ -655,7 +655,7 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
         let Some(profile) = cell_profile(c, spec.clone())? else {
             continue;
         };
-        let scheme = profile.scheme.clone();
+        let scheme = profile.scheme;
         let mut to_1e6: Vec<f64> = Vec::new();
         let mut full_p = Vec::new();
         let mut hits = [0usize; 3];
@@ -761,13 +761,7 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
     let mut pooled = serde_json::Map::new();
     for (name, scheme) in [("green", Scheme::DEFAULT_GREEN), ("gumbel", Scheme::Gumbel)] {
         let keys: Vec<Profile> = (0..calibration_keys)
-            .map(|j| {
-                experiment_profile(
-                    &format!("calibration {name} {j}"),
-                    scheme.clone(),
-                    spec.clone(),
-                )
-            })
+            .map(|j| experiment_profile(&format!("calibration {name} {j}"), scheme, spec.clone()))
             .collect::<Result<_>>()?;
         let mut tests = 0usize;
         let mut rej = [0usize; 2];
@@ -827,7 +821,7 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
         });
         // Pooled: all clean answers as one test under the scheme's experiment key, each
         // (context, token) pair once across the corpus.
-        let key = experiment_profile(name, scheme.clone(), spec.clone())?;
+        let key = experiment_profile(name, scheme, spec.clone())?;
         let mut all = Vec::new();
         for a in &clean {
             // A separator id that is special, so no context spans two answers.

@@ -178,7 +178,7 @@ fn answers_are_the_same_at_batch_1_and_batch_3() {
 fn watermarked_answers_are_detected_and_clean_ones_are_not() {
     let Some((m, tok, _)) = load() else { return };
     for scheme in [Scheme::DEFAULT_GREEN, Scheme::Gumbel] {
-        let p = profile(scheme.clone(), &tok);
+        let p = profile(scheme, &tok);
         let e = Embedder::from_profile(&p, None, m.config().vocab_size).unwrap();
         let sampling = Sampling {
             max_tokens: 120,
