@@ -69,7 +69,7 @@ fn keygen(dir: &Path) -> PathBuf {
 /// `n` watermarked samples of the simulated model as JSONL (under `account` when given).
 fn corpus(dir: &Path, profile: &Path, name: &str, n: u32, account: Option<&str>) -> PathBuf {
     let mut cmd = bin();
-    cmd.args(["generate", "--jsonl", "--tokens", "200", "--count"])
+    cmd.args(["generate-sim", "--jsonl", "--tokens", "200", "--count"])
         .arg(n.to_string())
         .arg("--profile")
         .arg(profile);
@@ -231,7 +231,7 @@ fn write_errors_are_clean_and_a_closed_pipe_is_quiet() {
     if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
         for args in [
             vec!["check", text.to_str().unwrap()],
-            vec!["generate", "--tokens", "50"],
+            vec!["generate-sim", "--tokens", "50"],
         ] {
             let o = bin()
                 .args(&args)
@@ -249,7 +249,7 @@ fn write_errors_are_clean_and_a_closed_pipe_is_quiet() {
     // A reader that goes away after the first bytes.
     let mut child = bin()
         .args([
-            "generate",
+            "generate-sim",
             "--count",
             "2000",
             "--tokens",
@@ -394,7 +394,7 @@ fn arguments_are_checked_and_p_values_print_one_way() {
     let d = tmp("args");
     let key = keygen(&d);
     let p = key.to_str().unwrap();
-    let gen = |extra: &[&str]| run(bin().args(["generate", "--profile", p]).args(extra), b"");
+    let gen = |extra: &[&str]| run(bin().args(["generate-sim", "--profile", p]).args(extra), b"");
     assert_error(
         &gen(&["--no-watermark", "--account", "x"]),
         "--no-watermark",

@@ -856,6 +856,7 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -380,6 +380,7 @@ pub fn shape_in_place(logits: &mut [f32], top_k: usize, top_p: f32, order: &mut 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -4,6 +4,7 @@
 //! Needs `models/SmolLM2-135M-Instruct.Q8_0.gguf` (`tools/fetch-model.sh`). Without it each test
 //! prints a skip line — unless `PROVMARK_REQUIRE_MODEL=1` (set by `.ci/run`), which turns the
 //! skip into a failure so CI cannot pass without having run them.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::{Path, PathBuf};
 
@@ -81,8 +82,7 @@ fn forward_pass_matches_candle_reference_llama() {
         .to_vec1::<f32>()
         .unwrap();
     // Prompt, then five greedy steps through both caches.
-    let mut pos = ids.len();
-    for step in 0..6 {
+    for (pos, step) in (ids.len()..).zip(0..6) {
         assert_eq!(a.len(), b.len());
         let diff = a
             .iter()
@@ -106,7 +106,6 @@ fn forward_pass_matches_candle_reference_llama() {
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
-        pos += 1;
     }
 }
 

@@ -400,6 +400,7 @@ fn read_metadata_prefix(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -2,6 +2,7 @@
 //! extract): ids identical to an independent implementation (`tools/smollm2_tokenizer_ref.py`:
 //! the `gguf` package's reader plus a from-scratch byte-level BPE) on every text of
 //! `../shared/corpora` and a set of adversarial strings, round trips, and single special tokens.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::{Path, PathBuf};
 
