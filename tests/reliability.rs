@@ -394,7 +394,12 @@ fn arguments_are_checked_and_p_values_print_one_way() {
     let d = tmp("args");
     let key = keygen(&d);
     let p = key.to_str().unwrap();
-    let gen = |extra: &[&str]| run(bin().args(["generate-sim", "--profile", p]).args(extra), b"");
+    let gen = |extra: &[&str]| {
+        run(
+            bin().args(["generate-sim", "--profile", p]).args(extra),
+            b"",
+        )
+    };
     assert_error(
         &gen(&["--no-watermark", "--account", "x"]),
         "--no-watermark",

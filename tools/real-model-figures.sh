@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-300}
 MAXTOK=${2:-64}
-BIN=target/release/provmark
+BIN=${PROVMARK_BIN:-target/release/provmark}
 MODEL=models/SmolLM2-135M-Instruct.Q8_0.gguf
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
