@@ -136,6 +136,10 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
     if let Some(w) = warning {
         eprintln!("provmark: warning: {w}");
     }
+    // Ids beyond the vocabulary: an error that names the file (the library checks too).
+    if let (Some(f), Some(t), CheckInput::TokenIds(v)) = (&a.token_ids, &tokenizer, &req.input) {
+        t.check_ids(v).with_context(|| f.display().to_string())?;
+    }
     let report = check::check(&profile, tokenizer.as_ref(), &req)?;
     for w in &report.warnings {
         eprintln!("provmark: warning: {w}");

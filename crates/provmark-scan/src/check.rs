@@ -442,7 +442,8 @@ pub fn check(
                 return Err(CheckError::Input("no token ids".into()));
             }
             if let Some(t) = tokenizer {
-                t.check_ids(ids).map_err(CheckError::Tokenizer)?;
+                t.check_ids(ids)
+                    .map_err(|e| CheckError::Input(e.to_string()))?;
             }
             (ids, None)
         }
