@@ -602,7 +602,7 @@ fn served_log_survives_sigkill_mid_load_and_feeds_scan_filter() {
     assert!(std::fs::read(&log).unwrap().ends_with(b"\n"));
     // A restarted server appends to the same log.
     let server = Server::start(&d, &model, &profile, &accounts, &[]);
-    let (code, _) = curl(
+    let (code, body) = curl(
         &server.addr,
         "/v1/chat/completions",
         Some(&keys[2]),
@@ -615,11 +615,17 @@ fn served_log_survives_sigkill_mid_load_and_feeds_scan_filter() {
     assert_eq!(code, 200);
     drop(server);
     assert_eq!(served_lines(&log).len(), lines.len() + 1);
-    // scan reads the served log as its supervised filter.
+    // scan reads the served log as its supervised filter: a harvest holding the answer just
+    // served (so some of its pairs are in the log; a text sharing none is "nothing scored").
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let served_text = answer["choices"][0]["message"]["content"].as_str().unwrap();
     let harvest = d.join("harvest.jsonl");
     std::fs::write(
         &harvest,
-        "{\"text\": \"Cooking is fun when you taste as you go.\"}\n",
+        format!(
+            "{}\n",
+            serde_json::json!({"text": format!("{served_text} Cooking is fun when you taste as you go.")})
+        ),
     )
     .unwrap();
     let report = d.join("report.json");
@@ -753,18 +759,23 @@ fn scan_names_the_distiller_account_and_the_served_log_strengthens_the_evidence(
     let mut filtered_args = base.clone();
     filtered_args.extend(["--filter-from".as_ref(), log.as_os_str()]);
     let filtered = scan(&filtered_args, &d.join("filtered.json"));
+    // Unfiltered, the distiller ranks first (its strength varies with the random keys: log10 p
+    // from -2.4 to -5.9 seen); with the served log as the filter the evidence must be strong.
     for r in [&plain, &filtered] {
         assert_eq!(
             r["accounts"][0]["account"], "distiller",
             "{}",
             r["accounts"]
         );
-        assert!(
-            r["accounts"][0]["adjusted_p_value"].as_f64().unwrap() <= 1e-3,
-            "{}",
-            r["accounts"]
-        );
     }
+    assert!(
+        filtered["accounts"][0]["adjusted_p_value"]
+            .as_f64()
+            .unwrap()
+            <= 1e-3,
+        "{}",
+        filtered["accounts"]
+    );
     let lp = |r: &Value| r["accounts"][0]["log10_p"].as_f64().unwrap();
     assert!(
         lp(&filtered) < lp(&plain),
