@@ -125,7 +125,7 @@ def _cli_json(cli, *args, stdin=None):
 
 def test_check_equals_cli_json(profile, cli, demo_profile_path, tmp_path):
     text = subprocess.run(
-        [str(cli), "generate", "--profile", str(demo_profile_path), "--tokens", "400",
+        [str(cli), "generate-sim", "--profile", str(demo_profile_path), "--tokens", "400",
          "--temperature", "3", "--account", "acct-9"],
         capture_output=True, check=True,
     ).stdout.decode()

@@ -9,8 +9,8 @@ rm -f "$D/profile.json"
 $P keygen --out "$D/profile.json"
 # A rival model's outputs: 2,000 responses of 100 tokens from the simulated LM; 15% of them carry the
 # watermark of account acct-0017 (the account whose outputs were used for distillation).
-$P generate --profile "$D/profile.json" --account acct-0017 --tokens 100 --count 300 --seed 1 --jsonl > "$T/wm.jsonl"
-$P generate --profile "$D/profile.json" --no-watermark --tokens 100 --count 1700 --seed 2 --jsonl > "$T/clean.jsonl"
+$P generate-sim --profile "$D/profile.json" --account acct-0017 --tokens 100 --count 300 --seed 1 --jsonl > "$T/wm.jsonl"
+$P generate-sim --profile "$D/profile.json" --no-watermark --tokens 100 --count 1700 --seed 2 --jsonl > "$T/clean.jsonl"
 python3 - "$T" <<'PY'
 import json, random, sys
 t = sys.argv[1]
@@ -24,7 +24,7 @@ with open(f"{t}/suspect.jsonl", "w") as f:
         f.write(json.dumps({"id": f"conv-{i:05d}", "text": r["text"]}) + "\n")
 PY
 # A clean reference corpus from the same simulated LM, no watermark.
-$P generate --profile "$D/profile.json" --no-watermark --tokens 100 --count 800 --seed 3 --jsonl \
+$P generate-sim --profile "$D/profile.json" --no-watermark --tokens 100 --count 800 --seed 3 --jsonl \
   | python3 -c 'import sys, json
 for i, l in enumerate(sys.stdin):
     print(json.dumps({"id": f"ref-{i:05d}", "text": json.loads(l)["text"]}))' > "$T/control.jsonl"
