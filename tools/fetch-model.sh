@@ -52,6 +52,7 @@ if [[ -f "$DIR/$CONVERTED" ]] && [[ "$(sha "$DIR/$CONVERTED")" == "$CONVERTED_SH
   exit 0
 fi
 echo "== converting to Q8_0 (once)"
+rm -f "$DIR/$CONVERTED"
 cargo run --quiet --release -p provmark-cli -- model convert "$DIR/$SHIPPED" "$DIR/$CONVERTED"
 got=$(sha "$DIR/$CONVERTED")
 if [[ "$CONVERTED_SHA256" != "unknown" && "$got" != "$CONVERTED_SHA256" ]]; then
