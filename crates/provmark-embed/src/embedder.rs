@@ -455,6 +455,28 @@ impl<P: Prf> Embedder<P> {
         rng: &mut R,
         out: &mut [Choice],
     ) -> Result<()> {
+        self.choose_rows(seqs, contexts, dist, scratch, out, |_, seq, ctx, d, s| {
+            self.choose(seq, ctx, d, s, rng)
+        })
+    }
+
+    /// The row loop of the batch calls: checks the layout, then `pick(row, seq, context, dist,
+    /// scratch)` for each row in order, wrapping a failure as [`EmbedError::Batch`].
+    fn choose_rows(
+        &self,
+        seqs: &mut [SequenceState],
+        contexts: &[u32],
+        dist: Dist<'_>,
+        scratch: &mut Scratch,
+        out: &mut [Choice],
+        mut pick: impl FnMut(
+            usize,
+            &mut SequenceState,
+            &[u32],
+            Dist<'_>,
+            &mut Scratch,
+        ) -> Result<Choice>,
+    ) -> Result<()> {
         let rows = seqs.len();
         let h = self.context_width();
         if out.len() != rows {
@@ -477,9 +499,7 @@ impl<P: Prf> Embedder<P> {
                 source: Box::new(e),
             };
             let d = dist.row(row, rows).map_err(wrap)?;
-            *o = self
-                .choose(seq, &contexts[row * h..(row + 1) * h], d, scratch, rng)
-                .map_err(wrap)?;
+            *o = pick(row, seq, &contexts[row * h..(row + 1) * h], d, scratch).map_err(wrap)?;
         }
         Ok(())
     }
@@ -497,42 +517,16 @@ impl<P: Prf> Embedder<P> {
         rngs: &mut [R],
         out: &mut [Choice],
     ) -> Result<()> {
-        let rows = seqs.len();
-        let h = self.context_width();
-        if out.len() != rows || rngs.len() != rows {
+        if rngs.len() != seqs.len() {
             return Err(EmbedError::LengthMismatch {
-                what: "batch outputs and RNGs vs sequences",
-                expected: rows,
-                found: if out.len() != rows {
-                    out.len()
-                } else {
-                    rngs.len()
-                },
+                what: "batch RNGs vs sequences",
+                expected: seqs.len(),
+                found: rngs.len(),
             });
         }
-        if contexts.len() != rows * h {
-            return Err(EmbedError::LengthMismatch {
-                what: "batch contexts vs sequences × context width",
-                expected: rows * h,
-                found: contexts.len(),
-            });
-        }
-        for (row, ((seq, o), rng)) in seqs
-            .iter_mut()
-            .zip(out.iter_mut())
-            .zip(rngs.iter_mut())
-            .enumerate()
-        {
-            let wrap = |e: EmbedError| EmbedError::Batch {
-                row,
-                source: Box::new(e),
-            };
-            let d = dist.row(row, rows).map_err(wrap)?;
-            *o = self
-                .choose(seq, &contexts[row * h..(row + 1) * h], d, scratch, rng)
-                .map_err(wrap)?;
-        }
-        Ok(())
+        self.choose_rows(seqs, contexts, dist, scratch, out, |row, seq, ctx, d, s| {
+            self.choose(seq, ctx, d, s, &mut rngs[row])
+        })
     }
 
     /// Batch form of [`Embedder::bias_logits`]: `logits` holds `seqs.len()` rows of the full
