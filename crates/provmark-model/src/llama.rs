@@ -384,26 +384,44 @@ fn rope_tables(cfg: &Config) -> Result<(Tensor, Tensor)> {
     Ok((angles.cos()?, angles.sin()?))
 }
 
-/// Log-softmax of one row of logits, in f64 (for entropies and perplexities).
-pub fn log_softmax(logits: &[f32]) -> Vec<f64> {
-    let max = logits
-        .iter()
-        .copied()
-        .filter(|x| x.is_finite())
-        .fold(f32::NEG_INFINITY, f32::max) as f64;
-    let sum: f64 = logits
-        .iter()
-        .map(|&l| ((l as f64) - max).exp())
-        .sum::<f64>();
-    let lse = max + sum.ln();
-    logits.iter().map(|&l| l as f64 - lse).collect()
+/// Shannon entropy (nats) of the distribution with these logits (`-inf` = masked), in one pass
+/// after the maximum and without allocating: with m = max, s = Σ e^(l−m), t = Σ e^(l−m)·(l−m),
+/// H = ln s − t / s.
+pub fn entropy(logits: &[f32]) -> f64 {
+    let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let (mut s, mut t) = (0.0f64, 0.0f64);
+    for &l in logits {
+        if l.is_finite() {
+            let x = l as f64 - m;
+            let e = x.exp();
+            s += e;
+            t += e * x;
+        }
+    }
+    s.ln() - t / s
 }
 
-/// Shannon entropy (nats) of the distribution with these logits.
-pub fn entropy(logits: &[f32]) -> f64 {
-    log_softmax(logits)
-        .iter()
-        .filter(|lp| lp.is_finite())
-        .map(|&lp| -lp.exp() * lp)
-        .sum()
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::entropy;
+
+    #[test]
+    fn entropy_matches_the_definition() {
+        let l = [1.0f32, 2.0, 0.5, f32::NEG_INFINITY, -3.0];
+        let z: f64 = l.iter().map(|&x| (x as f64).exp()).sum();
+        let direct: f64 = l
+            .iter()
+            .map(|&x| (x as f64).exp() / z)
+            .filter(|&p| p > 0.0)
+            .map(|p| -p * p.ln())
+            .sum();
+        assert!(
+            (entropy(&l) - direct).abs() < 1e-12,
+            "{} {direct}",
+            entropy(&l)
+        );
+        assert!(entropy(&[0.0f32; 8]) - 8f64.ln() < 1e-12);
+        assert_eq!(entropy(&[5.0f32, f32::NEG_INFINITY]), 0.0);
+    }
 }
