@@ -48,11 +48,12 @@ struct RealModelArgs {
     /// Answers per cell.
     #[arg(long, default_value_t = 300)]
     answers: usize,
-    /// Clean T = 1.0 answers for the calibration.
-    #[arg(long, default_value_t = 2000)]
+    /// Clean T = 1.0 answers to make (at least --answers; more only add calibration answers).
+    #[arg(long, default_value_t = 300)]
     calibration_answers: usize,
-    /// Independent keys per clean answer in the calibration.
-    #[arg(long, default_value_t = 10)]
+    /// Independent keys per scheme under which every answer is tested in the calibration
+    /// (clean answers, and watermarked ones under keys they were not made with).
+    #[arg(long, default_value_t = 12)]
     calibration_keys: usize,
     /// Most tokens per answer.
     #[arg(long, default_value_t = 400)]
@@ -66,9 +67,25 @@ struct RealModelArgs {
     /// Stop starting new rounds after this many minutes.
     #[arg(long)]
     minutes: Option<f64>,
+    /// `K/N`: this process makes the answers whose index is K mod N, into its own files, so N
+    /// processes (each with `CANDLE_NUM_THREADS=1`) can run side by side; see
+    /// `tools/real-model-generate.sh`.
+    #[arg(long, default_value = "0/1", value_parser = parse_worker)]
+    worker: (usize, usize),
     /// Where analyze writes the JSON (fields other than the measured ones are kept).
     #[arg(long, default_value = "docs/real-model.json")]
     out: PathBuf,
+}
+
+fn parse_worker(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("expected K/N with K < N (e.g. 0/2), not {s:?}");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let k: usize = k.trim().parse().map_err(|_| bad())?;
+    let n: usize = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || k >= n {
+        return Err(bad());
+    }
+    Ok((k, n))
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -287,6 +304,7 @@ fn real_model(a: RealModelArgs) -> anyhow::Result<ExitCode> {
             batch: a.batch,
             round: a.round.max(1),
             budget_secs: a.minutes.map(|m| m * 60.0),
+            worker: a.worker,
         };
         let n = real::generate(&cfg, &mut |m| eprintln!("{m}"))?;
         eprintln!("generate: {n} answers written");

