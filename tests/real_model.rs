@@ -174,6 +174,17 @@ fn the_readme_tea_answer_gets_a_verdict_with_its_p_value() {
     assert!(matches!(code, Some(0) | Some(1)), "{v}");
     let lp = v["log10_p"].as_f64().unwrap();
     assert_eq!(code == Some(0), lp <= -6.0, "{v}");
+    // --prompt TEXT: pairs whose context occurs in the prompt are not scored. A prompt made of the
+    // answer's own first sentence must remove scored pairs; the same prompt from a file agrees.
+    let head: String = text.chars().take(120).collect();
+    let (_, with_prompt) = check_json(&t, &profile, &["--prompt", &head]);
+    let all = v["scored_tokens"].as_u64().unwrap();
+    let fewer = with_prompt["scored_tokens"].as_u64().unwrap();
+    assert!(fewer < all, "{fewer} of {all} scored with the prompt excluded");
+    let pf = d.join("prompt.txt");
+    std::fs::write(&pf, &head).unwrap();
+    let (_, from_file) = check_json(&t, &profile, &["--prompt-file", pf.to_str().unwrap()]);
+    assert_eq!(from_file, with_prompt);
 }
 
 #[test]

@@ -422,7 +422,7 @@ fn arguments_are_checked_and_p_values_print_one_way() {
     let missing = d.join("no-prompt.txt");
     let o = run(
         bin()
-            .args(["check", "--profile", p, "--prompt"])
+            .args(["check", "--profile", p, "--prompt-file"])
             .arg(&missing),
         b"some text to check here",
     );

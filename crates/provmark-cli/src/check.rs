@@ -32,8 +32,11 @@ pub struct CheckArgs {
     #[arg(long, visible_alias = "accounts", value_name = "FILE")]
     accounts_file: Option<PathBuf>,
     /// The prompt the text answered: pairs whose context occurs in the prompt are not scored.
+    #[arg(long, value_name = "TEXT", conflicts_with = "prompt_file")]
+    prompt: Option<String>,
+    /// As --prompt, read from a file.
     #[arg(long, value_name = "FILE")]
-    prompt: Option<PathBuf>,
+    prompt_file: Option<PathBuf>,
     /// Significance level of the verdict.
     #[arg(long, default_value_t = 1e-6)]
     alpha: f64,
@@ -119,11 +122,13 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         text = read_text(a.input.as_deref(), &name, &a)?;
         CheckInput::Text(&text)
     };
-    let prompt_text = match &a.prompt {
-        Some(p) => {
-            Some(read_text(Some(p), &format!("--prompt {}", p.display()), &a).context("--prompt")?)
-        }
-        None => None,
+    let prompt_text = match (&a.prompt, &a.prompt_file) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(p)) => Some(
+            read_text(Some(p), &format!("--prompt-file {}", p.display()), &a)
+                .context("--prompt-file")?,
+        ),
+        (None, None) => None,
     };
     let mut req = CheckRequest::new(input);
     req.prompt = prompt_text.as_deref().map(CheckInput::Text);

@@ -223,7 +223,8 @@ def test_prompt_contexts_are_not_scored(profile, cli, demo_profile_path, tmp_pat
     prompt = "The quick brown fox jumps over the lazy dog."
     (tmp_path / "t.txt").write_text(text)
     (tmp_path / "p.txt").write_text(prompt)
-    want = _cli_json(cli, "check", "--json", "--profile", demo_profile_path, tmp_path / "t.txt", "--prompt", tmp_path / "p.txt")
+    want = _cli_json(cli, "check", "--json", "--profile", demo_profile_path, tmp_path / "t.txt", "--prompt-file", tmp_path / "p.txt")
+    assert _cli_json(cli, "check", "--json", "--profile", demo_profile_path, tmp_path / "t.txt", "--prompt", prompt) == want
     assert provmark.check(text=text, prompt=prompt, profile=profile) == want
     with pytest.raises(ValueError):
         provmark.check(token_ids=ids, profile=profile, prompt="x", prompt_token_ids=[1, 2])
