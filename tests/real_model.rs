@@ -180,7 +180,10 @@ fn the_readme_tea_answer_gets_a_verdict_with_its_p_value() {
     let (_, with_prompt) = check_json(&t, &profile, &["--prompt", &head]);
     let all = v["scored_tokens"].as_u64().unwrap();
     let fewer = with_prompt["scored_tokens"].as_u64().unwrap();
-    assert!(fewer < all, "{fewer} of {all} scored with the prompt excluded");
+    assert!(
+        fewer < all,
+        "{fewer} of {all} scored with the prompt excluded"
+    );
     let pf = d.join("prompt.txt");
     std::fs::write(&pf, &head).unwrap();
     let (_, from_file) = check_json(&t, &profile, &["--prompt-file", pf.to_str().unwrap()]);

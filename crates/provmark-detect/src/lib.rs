@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod attribution;
 pub mod error;
 pub mod fingerprint;
+pub mod open_model;
 pub mod options;
 pub mod score;
 pub mod spans;
@@ -26,6 +27,7 @@ pub use accounts::{ensure_scored, parse_accounts, read_accounts_file};
 pub use attribution::{attribute, attribute_selection, AccountEvidence, Attribution};
 pub use error::{DetectError, Result};
 pub use fingerprint::{FingerprintSet, PairFingerprinter};
+pub use open_model::{OpenModelEvidence, OpenModelTest};
 pub use options::{ContextPolicy, Dedup, Options};
 pub use score::{
     score_ids, score_ids_with, score_selection, select_positions, Evidence, PositionScores,

@@ -960,15 +960,25 @@ mod tests {
             };
             serde_json::to_string(&a).unwrap() + "\n"
         };
-        assert_eq!(worker_file(&dir, &cell, (0, 1)), dir.join("green-T1.0.jsonl"));
-        assert_eq!(worker_file(&dir, &cell, (1, 2)), dir.join("green-T1.0.w1.jsonl"));
+        assert_eq!(
+            worker_file(&dir, &cell, (0, 1)),
+            dir.join("green-T1.0.jsonl")
+        );
+        assert_eq!(
+            worker_file(&dir, &cell, (1, 2)),
+            dir.join("green-T1.0.w1.jsonl")
+        );
         std::fs::write(dir.join("green-T1.0.jsonl"), rec(0) + &rec(1)).unwrap();
         std::fs::write(dir.join("green-T1.0.w0.jsonl"), rec(2) + &rec(4)).unwrap();
         let torn = rec(3) + &rec(5)[..10];
         std::fs::write(dir.join("green-T1.0.w1.jsonl"), &torn).unwrap();
         // Another cell's files are not read.
         std::fs::write(dir.join("gumbel-T1.0.w0.jsonl"), rec(9)).unwrap();
-        let got: Vec<usize> = load_cell(&dir, &cell).unwrap().iter().map(|a| a.i).collect();
+        let got: Vec<usize> = load_cell(&dir, &cell)
+            .unwrap()
+            .iter()
+            .map(|a| a.i)
+            .collect();
         assert_eq!(got, vec![0, 1, 2, 3, 4]);
         // Reading another worker's file leaves it alone; its writer cuts the torn line.
         let w1 = dir.join("green-T1.0.w1.jsonl");
