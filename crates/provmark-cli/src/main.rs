@@ -21,6 +21,7 @@ mod generate_model;
 mod keygen;
 mod model;
 mod scan;
+mod scan_model;
 mod serve;
 mod verify_report;
 
@@ -50,6 +51,9 @@ enum Command {
     /// Scan a corpus for distillation evidence: one pooled exact test over every distinct token
     /// pair, per-account attribution, JSON and HTML evidence reports.
     Scan(scan::ScanArgs),
+    /// Open-model test: feed our watermarked answers to a suspect model (GGUF weights) and test
+    /// whether its own predictions follow our key — whether it learned the watermark.
+    ScanModel(scan_model::ScanModelArgs),
     /// Serve chat completions (OpenAI API) with a real model; every answer watermarked with the
     /// key of the account it goes to, and recorded in the served log.
     Serve(serve::ServeArgs),
@@ -95,6 +99,7 @@ fn run_cli() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Scan(a) => scan::run(a),
+        Command::ScanModel(a) => scan_model::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Accounts(a) => accounts::run(a),
         Command::VerifyReport(a) => verify_report::run(a),

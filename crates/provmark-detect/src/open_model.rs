@@ -10,9 +10,13 @@
 //!
 //! * **Copies.** Where v̂ equals the text's own next token x_t, the pair is one our watermark
 //!   chose, so it is green more often than γ *whatever the suspect is*: a good clean model
-//!   predicting our text would look guilty. Those positions are skipped. (Given that the
-//!   watermark chose x_t ≠ v̂, v̂ is if anything *less* likely to be green, so what remains errs
-//!   on the conservative side.)
+//!   predicting our text would look guilty. Those positions are skipped. Given that the
+//!   watermark chose x_t ≠ v̂, v̂ is *less* likely to be green, so on text watermarked with the
+//!   tested key what remains is conservative — strongly so: the unwatermarked SmolLM2 reading
+//!   its own green-watermarked answers (γ 0.25, δ 2) had a green share of 0.153 among the
+//!   scored pairs. **Feed text that the tested key did not choose** (clean answers of the same
+//!   model, any text of the domain): then contexts and predictions are independent of the key
+//!   and the test is exact (the same model on 20 clean answers: green share 0.248).
 //! * **Repeats.** Each (context, prediction) pair is scored once over everything added (pair
 //!   fingerprints, as in the closed-model scan), so repeated phrases do not count twice.
 

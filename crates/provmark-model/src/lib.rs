@@ -7,6 +7,8 @@
 //!   seed; watermarked through [`provmark_embed::Embedder`] or plain.
 //! * [`stream_answer`] — one conversation token by token (text pieces, stop sequences,
 //!   cancellation), for a server.
+//! * [`scan_model`] — the open-model test: a suspect model's own predictions on our watermarked
+//!   text, scored under our key (`provmark scan-model`).
 //! * [`convert_to_q8_0`] — the one-time conversion the fetch script runs: candle has no SIMD
 //!   kernel for the shipped Q4_1 weights (≈ 24 tokens/s here); Q8_0 runs ≈ 3x faster with the
 //!   same answers.
@@ -24,6 +26,7 @@ mod error;
 pub mod generate;
 pub mod llama;
 pub mod stream;
+pub mod suspect;
 
 use std::path::Path;
 
@@ -33,6 +36,7 @@ pub use error::{ModelError, Result};
 pub use generate::{Answer, Finish, Generator, Sampling};
 pub use llama::{Config, KvCache, Llama};
 pub use stream::{stream_answer, StreamFinish, StreamRequest, StreamedAnswer};
+pub use suspect::{scan_model, OurText, SuspectReport};
 
 /// Where `tools/fetch-model.sh` puts the converted model (relative to the repository root).
 pub const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q8_0.gguf";

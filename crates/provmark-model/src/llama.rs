@@ -229,8 +229,31 @@ impl Llama {
         if tokens.is_empty() {
             return Err(ModelError::Input("no tokens to feed".into()));
         }
-        let logits = self.forward(std::slice::from_mut(cache), tokens, tokens.len())?;
+        let logits = self.forward(std::slice::from_mut(cache), tokens, tokens.len(), false)?;
         Ok(logits)
+    }
+
+    /// The model's top-1 prediction after every prefix of `tokens` (teacher forcing): element t
+    /// is the argmax of the logits after `tokens[..=t]`, i.e. the prediction for position t + 1
+    /// (ties to the lowest id). Runs in chunks of `chunk` tokens on one fresh cache.
+    pub fn predict_top1(&self, tokens: &[u32], chunk: usize) -> Result<Vec<u32>> {
+        let mut cache = self.new_cache();
+        let mut out = Vec::with_capacity(tokens.len());
+        let v = self.cfg.vocab_size;
+        for piece in tokens.chunks(chunk.max(1)) {
+            let logits =
+                self.forward(std::slice::from_mut(&mut cache), piece, piece.len(), true)?;
+            for row in logits.chunks(v) {
+                let mut best = 0usize;
+                for (i, &x) in row.iter().enumerate() {
+                    if x > row[best] {
+                        best = i;
+                    }
+                }
+                out.push(best as u32);
+            }
+        }
+        Ok(out)
     }
 
     /// One decoding step for a batch: row r feeds `tokens[r]` to `caches[r]`. Returns
@@ -243,12 +266,18 @@ impl Llama {
                 tokens.len()
             )));
         }
-        self.forward(caches, tokens, 1)
+        self.forward(caches, tokens, 1, false)
     }
 
     /// `tokens` holds `caches.len() × t` ids (t new tokens per row); returns the logits at each
-    /// row's last new position.
-    fn forward(&self, caches: &mut [KvCache], tokens: &[u32], t: usize) -> Result<Vec<f32>> {
+    /// row's last new position, or (`all`) at every new position, row-major.
+    fn forward(
+        &self,
+        caches: &mut [KvCache],
+        tokens: &[u32],
+        t: usize,
+        all: bool,
+    ) -> Result<Vec<f32>> {
         let rows = caches.len();
         let cfg = &self.cfg;
         if let Some(&bad) = tokens.iter().find(|&&id| id as usize >= cfg.vocab_size) {
@@ -336,10 +365,13 @@ impl Llama {
         for c in caches.iter_mut() {
             c.len += t;
         }
-        let last = x
-            .narrow(1, t - 1, 1)?
-            .reshape((rows, cfg.dim))?
-            .contiguous()?;
+        let last = if all {
+            x.reshape((rows * t, cfg.dim))?.contiguous()?
+        } else {
+            x.narrow(1, t - 1, 1)?
+                .reshape((rows, cfg.dim))?
+                .contiguous()?
+        };
         let last = candle_nn::ops::rms_norm(&last, &self.norm, cfg.rms_eps as f32)?;
         let logits = self.output.forward(&last)?;
         Ok(logits.flatten_all()?.to_vec1::<f32>()?)

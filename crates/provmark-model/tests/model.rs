@@ -222,3 +222,20 @@ fn a_missing_model_names_the_fetch_step() {
     };
     assert!(err.contains("tools/fetch-model.sh"), "{err}");
 }
+
+#[test]
+fn teacher_forced_predictions_are_the_argmax_after_each_prefix() {
+    let Some((m, tok, _)) = load() else { return };
+    let ids = tok.encode("Tea is made by pouring hot water over dried leaves, then waiting.");
+    let whole = m.predict_top1(&ids, 512).unwrap();
+    let chunked = m.predict_top1(&ids, 5).unwrap();
+    assert_eq!(whole.len(), ids.len());
+    for t in [0, 3, ids.len() - 1] {
+        let mut cache = m.new_cache();
+        let logits = m.prefill(&mut cache, &ids[..=t]).unwrap();
+        assert_eq!(whole[t] as usize, argmax(&logits), "position {t}");
+    }
+    // Chunked prefill reads the same cache: the same predictions up to rounding ties.
+    let same = whole.iter().zip(&chunked).filter(|(a, b)| a == b).count();
+    assert!(same * 10 >= ids.len() * 9, "{same} of {} agree", ids.len());
+}
