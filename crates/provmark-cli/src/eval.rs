@@ -27,6 +27,69 @@ enum EvalCommand {
     /// The real-model experiment (SmolLM2): generate answers (resumable), then analyse them into
     /// docs/real-model.json.
     RealModel(RealModelArgs),
+    /// The real distillation experiment: neural students trained on SmolLM2's watermarked
+    /// answers (one arm per call; every step resumable), scanned closed- and open-model.
+    RealDistill(RealDistillArgs),
+}
+
+/// Arguments of `provmark eval real-distill`.
+#[derive(Args, Debug)]
+struct RealDistillArgs {
+    /// `train` (data + training in pieces + export), `answer` (student answers to held-out
+    /// prompts), `detect` (scans; merges the arm into --out), or `all`.
+    #[arg(value_parser = ["train", "answer", "detect", "all"])]
+    step: String,
+    /// `finetune` (from the teacher's weights) or `scratch` (a 4-block student).
+    #[arg(long, default_value = "finetune", value_parser = ["finetune", "scratch"])]
+    student: String,
+    /// Scheme of the watermarked training answers.
+    #[arg(long, default_value = "green", value_parser = ["green", "gumbel"])]
+    scheme: String,
+    /// Share of the training answers that are watermarked.
+    #[arg(long, default_value_t = 1.0)]
+    fraction: f64,
+    /// Training answers (teacher answers from the real-model experiment).
+    #[arg(long, default_value_t = 400)]
+    train_answers: usize,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 200)]
+    steps: usize,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+    /// Longest training sequence (tokens).
+    #[arg(long, default_value_t = 512)]
+    seq_len: usize,
+    /// Peak learning rate (default: 5e-5 fine-tuning, 1e-3 from scratch).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Student answers to held-out prompts.
+    #[arg(long, default_value_t = 240)]
+    student_answers: usize,
+    /// Seed of the data draw, the scratch initialisation and the student's answers.
+    #[arg(long, default_value_t = 13)]
+    seed: u64,
+    /// Stop training after this many minutes (checkpointed; rerun to continue).
+    #[arg(long)]
+    minutes: Option<f64>,
+    /// Experiment folder.
+    #[arg(long, default_value = "experiments/real-distill")]
+    dir: PathBuf,
+    /// The real-model experiment folder (its answers are the teacher data).
+    #[arg(long, default_value = "experiments/real-model")]
+    teacher_dir: PathBuf,
+    /// The teacher GGUF.
+    #[arg(long, default_value = "models/SmolLM2-135M-Instruct.Q8_0.gguf")]
+    model: PathBuf,
+    /// Prompt file.
+    #[arg(long, default_value = "experiments/prompts/everyday.jsonl")]
+    prompts: PathBuf,
+    /// Clean teacher answers the student reads in the open-model test.
+    #[arg(long, default_value_t = 100)]
+    open_model_texts: usize,
+    /// Where detect merges the arm's result.
+    #[arg(long, default_value = "docs/real-distillation.json")]
+    out: PathBuf,
 }
 
 /// Arguments of `provmark eval real-model`.
@@ -184,7 +247,81 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         EvalCommand::Tables(a) => tables(a),
         EvalCommand::Demo(a) => demo(a),
         EvalCommand::RealModel(a) => real_model(a),
+        EvalCommand::RealDistill(a) => real_distill(a),
     }
+}
+
+fn real_distill(a: RealDistillArgs) -> anyhow::Result<ExitCode> {
+    use provmark_eval::real_distill as rd;
+    let student = if a.student == "scratch" {
+        rd::StudentKind::Scratch
+    } else {
+        rd::StudentKind::Finetune
+    };
+    if !(0.0..=1.0).contains(&a.fraction) {
+        anyhow::bail!("--fraction must be in [0, 1], not {}", a.fraction);
+    }
+    let arm = rd::ArmConfig {
+        student,
+        scheme: a.scheme.clone(),
+        watermarked_fraction: a.fraction,
+        train_answers: a.train_answers,
+        train: provmark_student::TrainConfig {
+            steps: a.steps,
+            batch: a.batch,
+            seq_len: a.seq_len,
+            lr: a.lr.unwrap_or(match student {
+                rd::StudentKind::Finetune => 5e-5,
+                rd::StudentKind::Scratch => 1e-3,
+            }),
+            warmup_steps: 10,
+            weight_decay: 0.0,
+            seed: a.seed,
+        },
+        student_answers: a.student_answers,
+        max_tokens: 256,
+        temperature: 1.0,
+        seed: a.seed,
+    };
+    let paths = rd::Paths {
+        dir: a.dir.clone(),
+        teacher_dir: a.teacher_dir.clone(),
+        model: a.model.clone(),
+        prompts: a.prompts.clone(),
+    };
+    let mut log = |m: &str| eprintln!("{m}");
+    let all = a.step == "all";
+    if a.step == "train" || all {
+        let done = rd::train(&arm, &paths, a.minutes.map(|m| m * 60.0), 20, &mut log)?;
+        if !done {
+            eprintln!("training not finished; rerun the same command to continue");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    if a.step == "answer" || all {
+        rd::answer(&arm, &paths, 8, &mut log)?;
+    }
+    if a.step == "detect" || all {
+        let r = rd::detect(&arm, &paths, a.open_model_texts)?;
+        let mut doc: serde_json::Value = std::fs::read_to_string(&a.out)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_else(|| serde_json::json!({"arms": []}));
+        let arms = doc["arms"].as_array_mut().context("arms is not a list")?;
+        arms.retain(|x| x["config"] != serde_json::to_value(&r.config).unwrap_or_default());
+        arms.push(serde_json::to_value(&r)?);
+        std::fs::write(&a.out, serde_json::to_string_pretty(&doc)? + "\n")
+            .with_context(|| format!("cannot write {}", a.out.display()))?;
+        println!(
+            "{}: closed model log10 p {:.2} over {} pairs; filtered {:?}; open model {:?}",
+            arm.name(),
+            r.log10_p,
+            r.scored_tokens,
+            r.filtered_log10_p,
+            r.open_model_log10_p
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn distill(a: DistillArgs) -> anyhow::Result<ExitCode> {

@@ -28,6 +28,12 @@ pub enum EvalError {
     /// The serving library refused a parameter.
     #[error(transparent)]
     Embed(#[from] provmark_embed::EmbedError),
+    /// Training a student failed.
+    #[error(transparent)]
+    Student(#[from] provmark_student::StudentError),
+    /// The corpus scan failed.
+    #[error(transparent)]
+    Scan(#[from] provmark_scan::ScanError),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

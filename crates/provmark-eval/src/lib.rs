@@ -20,6 +20,7 @@ pub mod lang;
 pub mod ngram;
 pub mod pooled;
 pub mod real;
+pub mod real_distill;
 pub mod report;
 pub mod tables;
 

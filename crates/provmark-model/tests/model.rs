@@ -239,3 +239,74 @@ fn teacher_forced_predictions_are_the_argmax_after_each_prefix() {
     let same = whole.iter().zip(&chunked).filter(|(a, b)| a == b).count();
     assert!(same * 10 >= ids.len() * 9, "{same} of {} agree", ids.len());
 }
+
+#[test]
+fn the_open_model_test_is_uniform_for_a_model_that_never_saw_the_key() {
+    // The unwatermarked model is a clean suspect for every key. Its predictions on clean answers
+    // are computed once; each of 300 independent keys then gives one p-value, and given the text
+    // the keys' green indicators are independent, so those p-values must look uniform (green's
+    // discrete tail makes them conservative: P(p ≤ a) ≤ a).
+    let Some((m, tok, _)) = load() else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let answers =
+        std::fs::read_to_string(root.join("experiments/real-model/answers/clean-T1.0.jsonl"))
+            .unwrap();
+    let texts: Vec<Vec<u32>> = answers
+        .lines()
+        .take(10)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            tok.encode(v["text"].as_str().unwrap())
+        })
+        .collect();
+    let preds: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|ids| {
+            let top = m.predict_top1(ids, 512).unwrap();
+            let mut p = vec![0u32; ids.len()];
+            p[1..].copy_from_slice(&top[..ids.len() - 1]);
+            p
+        })
+        .collect();
+    for scheme in [Scheme::DEFAULT_GREEN, Scheme::Gumbel] {
+        let mut ps = Vec::new();
+        let mut pairs = 0;
+        for k in 0..300u32 {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&k.to_le_bytes());
+            key[31] = 0xA5;
+            let profile =
+                Profile::from_secret(SecretKey::from_bytes(key), scheme, 2, tok.spec()).unwrap();
+            let wm = profile.watermark(None);
+            let mut t = provmark_detect::OpenModelTest::new(
+                &wm,
+                provmark_detect::PairFingerprinter::for_profile(&profile),
+            )
+            .unwrap();
+            for (ids, p) in texts.iter().zip(&preds) {
+                t.add(ids, p, 1);
+            }
+            let e = t.evidence();
+            pairs = e.scored_pairs;
+            ps.push(10f64.powf(e.log10_p));
+        }
+        assert!(pairs > 300, "{pairs} pairs");
+        // Rejection rates at 0.1 and 0.2 (expected ≤ 30 and ≤ 60 of 300; 4 sd of slack above),
+        // and not degenerate below.
+        let r10 = ps.iter().filter(|&&p| p <= 0.1).count();
+        let r20 = ps.iter().filter(|&&p| p <= 0.2).count();
+        assert!((10..=52).contains(&r10), "{scheme:?}: {r10} of 300 at 0.1");
+        assert!((30..=88).contains(&r20), "{scheme:?}: {r20} of 300 at 0.2");
+        // Kolmogorov–Smirnov distance above the diagonal (conservative side allowed).
+        ps.sort_by(f64::total_cmp);
+        let d = ps
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (i + 1) as f64 / ps.len() as f64 - p)
+            .fold(0.0f64, f64::max);
+        assert!(
+            d < 0.11,
+            "{scheme:?}: KS distance {d} (critical 0.094 at 1%)"
+        );
+    }
+}

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+/// Storage types for [`export_gguf`] (candle's).
+pub use candle_core::quantized::GgmlDType;
+use candle_core::quantized::{gguf_file, QTensor};
 use candle_core::{Device, Tensor};
 
 use crate::model::{Student, StudentConfig};

@@ -1,0 +1,546 @@
+//! The real distillation experiment (issue 13): neural students trained on SmolLM2's
+//! watermarked answers, and the scans that catch them.
+//!
+//! One arm = (student kind, scheme, watermarked fraction). Its steps, each resumable and each a
+//! pure function of the arm's settings and seed:
+//!
+//! 1. **data** — `train.jsonl`: N teacher answers from the real-model experiment
+//!    (`experiments/real-model/answers`: the scheme's cells for the watermarked share, the clean
+//!    cells for the rest; T = 1.0 and 0.7 pooled), drawn with the arm's seed; and
+//!    `teacher-watermarked.jsonl`, the watermarked ones (what the provider served: the scan's
+//!    `--filter-from`).
+//! 2. **train** — gradient descent (provmark-student: candle autograd + AdamW) in pieces of at
+//!    most `--minutes`, checkpointed; the fine-tuned student starts from the teacher's weights,
+//!    the scratch student from a seeded initialisation.
+//! 3. **export** — `student.gguf` (Q8_0), runnable by `provmark generate` / `scan-model`.
+//! 4. **answer** — the student answers held-out prompts (never in any training set), appended to
+//!    `answers.jsonl` one per line (resumable).
+//! 5. **detect** — `provmark scan`'s library call on the student's answers alone (closed model),
+//!    again with `--filter-from` the teacher's watermarked answers, and the open-model test
+//!    (`scan-model`) of `student.gguf` reading clean teacher answers it was not trained on.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use provmark_core::Scheme;
+use provmark_model::{ChatTemplate, Generator, OurText, Sampling};
+use provmark_student::{Example, Student, StudentConfig, TrainConfig, Trainer};
+use provmark_tokenize::Tokenizer;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EvalError, Result};
+use crate::real::{experiment_profile, load_cell, read_prompts, StoredAnswer, CELLS};
+
+/// How a student starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StudentKind {
+    /// Fine-tuned from the teacher's weights (the radioactivity paper's setting).
+    Finetune,
+    /// A smaller transformer trained from a seeded initialisation, same tokenizer.
+    Scratch,
+}
+
+impl StudentKind {
+    /// `finetune` / `scratch`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StudentKind::Finetune => "finetune",
+            StudentKind::Scratch => "scratch",
+        }
+    }
+}
+
+/// Settings of one arm.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ArmConfig {
+    /// Student kind.
+    pub student: StudentKind,
+    /// `green` or `gumbel`.
+    pub scheme: String,
+    /// Share of the training answers that are watermarked (0, 0.05, 0.25, 1).
+    pub watermarked_fraction: f64,
+    /// Training answers.
+    pub train_answers: usize,
+    /// The training recipe (the same for every arm of a student kind).
+    pub train: TrainConfig,
+    /// Student answers to held-out prompts.
+    pub student_answers: usize,
+    /// Most tokens per student answer.
+    pub max_tokens: usize,
+    /// Sampling temperature of the student's answers.
+    pub temperature: f32,
+    /// Seed of the data draw and of the student's answers.
+    pub seed: u64,
+}
+
+impl ArmConfig {
+    /// Folder name, e.g. `finetune-green-f0.05`.
+    pub fn name(&self) -> String {
+        format!(
+            "{}-{}-f{}",
+            self.student.name(),
+            self.scheme,
+            self.watermarked_fraction
+        )
+    }
+}
+
+/// Where things are.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    /// Experiment folder (`arms/<name>/` inside).
+    pub dir: PathBuf,
+    /// The real-model experiment's folder (its `answers/` are the teacher data).
+    pub teacher_dir: PathBuf,
+    /// The teacher GGUF.
+    pub model: PathBuf,
+    /// The prompt file.
+    pub prompts: PathBuf,
+}
+
+/// The scratch student's shape: 4 blocks of width 256 over SmolLM2's vocabulary (≈ 16 M
+/// parameters, most in the tied embedding).
+pub fn scratch_config(vocab_size: usize) -> StudentConfig {
+    StudentConfig {
+        layers: 4,
+        dim: 256,
+        heads: 4,
+        kv_heads: 4,
+        ffn_dim: 768,
+        vocab_size,
+        context_length: 1024,
+        rope_theta: 10_000.0,
+        rms_eps: 1e-5,
+        tied_embeddings: true,
+    }
+}
+
+/// Held-out prompts for the students: those no teacher answer used. The teacher's cells answer
+/// prompts p0061.. in order (`real::prompt_for`); with n answers per cell they use
+/// p0061..p(60+n); everything else is held out.
+pub fn held_out_prompts(
+    prompts: &[(String, String)],
+    used: &BTreeSet<String>,
+) -> Vec<(String, String)> {
+    prompts
+        .iter()
+        .filter(|(id, _)| !used.contains(id))
+        .cloned()
+        .collect()
+}
+
+fn write_jsonl<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    let tmp = path.with_extension("jsonl.partial");
+    let mut out = Vec::new();
+    for r in rows {
+        serde_json::to_writer(&mut out, r).map_err(|e| EvalError::Input(e.to_string()))?;
+        out.push(b'\n');
+    }
+    std::fs::write(&tmp, out).map_err(|e| EvalError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| EvalError::io(path, e))
+}
+
+/// A training record: the prompt, the teacher's answer, and whether it was watermarked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainRecord {
+    /// Prompt id.
+    pub prompt_id: String,
+    /// Prompt text.
+    pub prompt: String,
+    /// The teacher's answer.
+    pub text: String,
+    /// Watermarked under the scheme's experiment key.
+    pub watermarked: bool,
+    /// The teacher cell it came from.
+    pub cell: String,
+}
+
+/// Step 1: the arm's training set (written once; later runs read it back).
+pub fn data(arm: &ArmConfig, paths: &Paths) -> Result<Vec<TrainRecord>> {
+    let dir = paths.dir.join("arms").join(arm.name());
+    std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
+    let path = dir.join("train.jsonl");
+    if path.is_file() {
+        return read_records(&path);
+    }
+    let prompts = read_prompts(&paths.prompts)?;
+    let prompt_text = |id: &str| {
+        prompts
+            .iter()
+            .find(|(p, _)| p == id)
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| EvalError::Input(format!("prompt {id} is not in the prompt file")))
+    };
+    let answers_dir = paths.teacher_dir.join("answers");
+    let mut wm: Vec<(String, StoredAnswer)> = Vec::new();
+    let mut clean: Vec<(String, StoredAnswer)> = Vec::new();
+    for c in CELLS {
+        let rows = load_cell(&answers_dir, &c)?;
+        if c.scheme == arm.scheme {
+            wm.extend(rows.into_iter().map(|a| (c.name(), a)));
+        } else if c.scheme == "clean" {
+            clean.extend(rows.into_iter().map(|a| (c.name(), a)));
+        }
+    }
+    let n_wm = (arm.watermarked_fraction * arm.train_answers as f64).round() as usize;
+    let n_clean = arm.train_answers - n_wm.min(arm.train_answers);
+    if wm.len() < n_wm || clean.len() < n_clean {
+        return Err(EvalError::Input(format!(
+            "arm {} needs {n_wm} watermarked and {n_clean} clean teacher answers; the real-model experiment has {} and {} (run `provmark eval real-model generate` first)",
+            arm.name(),
+            wm.len(),
+            clean.len()
+        )));
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(arm.seed);
+    wm.shuffle(&mut rng);
+    clean.shuffle(&mut rng);
+    let mut records = Vec::new();
+    for (cell, a) in wm.into_iter().take(n_wm) {
+        records.push(TrainRecord {
+            prompt: prompt_text(&a.prompt_id)?,
+            prompt_id: a.prompt_id,
+            text: a.text,
+            watermarked: true,
+            cell,
+        });
+    }
+    for (cell, a) in clean.into_iter().take(n_clean) {
+        records.push(TrainRecord {
+            prompt: prompt_text(&a.prompt_id)?,
+            prompt_id: a.prompt_id,
+            text: a.text,
+            watermarked: false,
+            cell,
+        });
+    }
+    records.shuffle(&mut rng);
+    let served: Vec<&TrainRecord> = records.iter().filter(|r| r.watermarked).collect();
+    write_jsonl(&dir.join("teacher-watermarked.jsonl"), &served)?;
+    write_jsonl(&path, &records)?;
+    Ok(records)
+}
+
+fn read_records<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+    let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .map_err(|e| EvalError::Input(format!("{}: {e}", path.display())))
+        })
+        .collect()
+}
+
+/// Training examples: ChatML conversation, the answer and `<|im_end|>` as targets.
+pub fn examples(records: &[TrainRecord], tok: &Tokenizer) -> Result<Vec<Example>> {
+    let template = ChatTemplate::for_tokenizer(tok)?;
+    let end = tok
+        .encode("<|im_end|>")
+        .first()
+        .copied()
+        .ok_or_else(|| EvalError::Input("the tokenizer has no <|im_end|>".into()))?;
+    Ok(records
+        .iter()
+        .map(|r| {
+            let mut tokens = template.user_turn(tok, &r.prompt);
+            let loss_from = tokens.len();
+            tokens.extend(tok.encode(&r.text));
+            tokens.push(end);
+            Example { tokens, loss_from }
+        })
+        .collect())
+}
+
+/// Step 2: trains until the recipe's steps are done or `budget_secs` pass; returns whether the
+/// training is finished. Checkpoints every `checkpoint_every` steps and when it stops.
+pub fn train(
+    arm: &ArmConfig,
+    paths: &Paths,
+    budget_secs: Option<f64>,
+    checkpoint_every: usize,
+    log: &mut dyn FnMut(&str),
+) -> Result<bool> {
+    let start = std::time::Instant::now();
+    let dir = paths.dir.join("arms").join(arm.name());
+    let records = data(arm, paths)?;
+    let tok = Tokenizer::from_file(&paths.model)?;
+    let ex = examples(&records, &tok)?;
+    let student = match arm.student {
+        StudentKind::Finetune => {
+            provmark_student::student_from_gguf(&paths.model, arm.train.seq_len + 1)?
+        }
+        StudentKind::Scratch => Student::init(scratch_config(tok.vocab_size()), arm.seed)?,
+    };
+    let mut t = Trainer::open(student, arm.train.clone(), &dir.join("train"))?;
+    let mut since = 0;
+    while !t.finished() {
+        if budget_secs.is_some_and(|b| start.elapsed().as_secs_f64() > b) {
+            t.checkpoint()?;
+            log(&format!(
+                "{}: time budget reached at step {} of {}",
+                arm.name(),
+                t.state().step,
+                arm.train.steps
+            ));
+            return Ok(false);
+        }
+        let l = t.step(&ex)?;
+        since += 1;
+        let s = t.state().step;
+        if s % 10 == 0 || s == arm.train.steps {
+            log(&format!("{}: step {s} loss {l:.4}", arm.name()));
+        }
+        if since >= checkpoint_every.max(1) {
+            t.checkpoint()?;
+            since = 0;
+        }
+    }
+    t.checkpoint()?;
+    let out = dir.join("student.gguf");
+    if !out.is_file() {
+        provmark_student::export_gguf(
+            t.student(),
+            &paths.model,
+            &out,
+            provmark_student::gguf::GgmlDType::Q8_0,
+        )?;
+    }
+    Ok(true)
+}
+
+/// A student's answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StudentAnswer {
+    /// Answer index (its RNG stream).
+    pub i: usize,
+    /// Prompt id.
+    pub prompt_id: String,
+    /// Prompt text.
+    pub prompt: String,
+    /// The answer.
+    pub text: String,
+}
+
+/// Step 4: the student answers held-out prompts (resumable).
+pub fn answer(
+    arm: &ArmConfig,
+    paths: &Paths,
+    batch: usize,
+    log: &mut dyn FnMut(&str),
+) -> Result<usize> {
+    let dir = paths.dir.join("arms").join(arm.name());
+    let gguf = dir.join("student.gguf");
+    if !gguf.is_file() {
+        return Err(EvalError::Input(format!(
+            "{} has no student.gguf yet: train it first",
+            arm.name()
+        )));
+    }
+    let prompts = read_prompts(&paths.prompts)?;
+    let mut used = BTreeSet::new();
+    for c in CELLS {
+        for a in load_cell(&paths.teacher_dir.join("answers"), &c)? {
+            used.insert(a.prompt_id);
+        }
+    }
+    let held = held_out_prompts(&prompts, &used);
+    if held.is_empty() {
+        return Err(EvalError::Input("no held-out prompts are left".into()));
+    }
+    let path = dir.join("answers.jsonl");
+    let have: BTreeSet<usize> = if path.is_file() {
+        read_records::<StudentAnswer>(&path)
+            .unwrap_or_default()
+            .iter()
+            .map(|a| a.i)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    let todo: Vec<(usize, String)> = (0..arm.student_answers)
+        .filter(|i| !have.contains(i))
+        .map(|i| (i, held[i % held.len()].1.clone()))
+        .collect();
+    if todo.is_empty() {
+        return Ok(0);
+    }
+    let model = provmark_model::load(&gguf)?;
+    let tok = Tokenizer::from_file(&gguf)?;
+    let gen = Generator::new(
+        &model,
+        &tok,
+        None,
+        Sampling {
+            max_tokens: arm.max_tokens,
+            temperature: arm.temperature,
+            top_p: 1.0,
+            top_k: 0,
+            seed: arm.seed,
+        },
+    )?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| EvalError::io(&path, e))?;
+    let mut n = 0;
+    gen.run_indexed(todo, batch, &mut |a| {
+        let (id, p) = &held[a.index % held.len()];
+        let rec = StudentAnswer {
+            i: a.index,
+            prompt_id: id.clone(),
+            prompt: p.clone(),
+            text: a.text,
+        };
+        let mut line = serde_json::to_vec(&rec)
+            .map_err(|e| provmark_model::ModelError::Input(e.to_string()))?;
+        line.push(b'\n');
+        f.write_all(&line)
+            .and_then(|_| f.flush())
+            .map_err(|e| provmark_model::ModelError::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+        n += 1;
+        Ok(())
+    })?;
+    log(&format!("{}: {n} student answers written", arm.name()));
+    Ok(n)
+}
+
+/// What the detection step found for one arm (the fields of `docs/real-distillation.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ArmResult {
+    /// `finetune` / `scratch`.
+    pub student: String,
+    /// Scheme of the watermarked training answers.
+    pub scheme: String,
+    /// Their share of the training answers.
+    pub watermarked_fraction: f64,
+    /// Target tokens the student was trained on.
+    pub training_tokens: u64,
+    /// Mean loss over the last 10 steps.
+    pub final_train_loss: f64,
+    /// (step, loss) every step.
+    pub loss_curve: Vec<(usize, f32)>,
+    /// Student answers scanned.
+    pub student_answers: usize,
+    /// Distinct pairs scored (closed model).
+    pub scored_tokens: u64,
+    /// log10 p, closed model (the student's text alone).
+    pub log10_p: f64,
+    /// log10 p with `--filter-from` the teacher's watermarked answers (None when there were none).
+    pub filtered_log10_p: Option<f64>,
+    /// Distinct pairs scored with the filter.
+    pub filtered_scored_tokens: Option<u64>,
+    /// Evidence curve (scored pairs, log10 p), closed model.
+    pub curve: Vec<(u64, f64)>,
+    /// log10 p of the open-model test (student.gguf reading clean teacher answers).
+    pub open_model_log10_p: Option<f64>,
+    /// Green share of the student's predictions in the open-model test (green scheme).
+    pub open_model_green_share: Option<f64>,
+    /// The arm's settings (seeds included).
+    pub config: ArmConfig,
+}
+
+/// Step 5: scans and the open-model test.
+pub fn detect(arm: &ArmConfig, paths: &Paths, open_model_texts: usize) -> Result<ArmResult> {
+    let dir = paths.dir.join("arms").join(arm.name());
+    let tok = Tokenizer::from_file(&paths.model)?;
+    let scheme = match arm.scheme.as_str() {
+        "green" => Scheme::DEFAULT_GREEN,
+        "gumbel" => Scheme::Gumbel,
+        s => return Err(EvalError::Input(format!("unknown scheme {s}"))),
+    };
+    let profile = experiment_profile(&arm.scheme, scheme, tok.spec())?;
+    let answers = dir.join("answers.jsonl");
+    let n_answers = read_records::<StudentAnswer>(&answers)?.len();
+    let run_scan = |filter: Option<PathBuf>| -> Result<provmark_scan::Report> {
+        let mut cfg = provmark_scan::ScanConfig::new(vec![answers.clone()]);
+        cfg.field = "text".into();
+        cfg.prompt_field = Some("prompt".into());
+        cfg.tokenizer_path = Some(paths.model.clone());
+        cfg.threads = 1;
+        cfg.curve_bins = 20;
+        if let Some(f) = filter {
+            cfg.filter_from = vec![f];
+        }
+        Ok(provmark_scan::scan(
+            &profile,
+            &cfg,
+            &provmark_scan::Progress::default(),
+        )?)
+    };
+    let closed = run_scan(None)?;
+    let served = dir.join("teacher-watermarked.jsonl");
+    let has_served = std::fs::metadata(&served).is_ok_and(|m| m.len() > 0);
+    // With the filter, a student whose text shares no context with the served answers scores
+    // nothing: that is a result (no filtered evidence), not a failure.
+    let filtered = if has_served {
+        match run_scan(Some(served)) {
+            Ok(r) => Some(r),
+            Err(EvalError::Scan(provmark_scan::ScanError::NothingScored { .. })) => None,
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    // Open model: the student reads clean teacher answers (the tested key chose none of their
+    // tokens), excluding those in its own training set.
+    let records = data(arm, paths)?;
+    let trained: BTreeSet<&str> = records.iter().map(|r| r.text.as_str()).collect();
+    let mut texts = Vec::new();
+    for c in CELLS.iter().filter(|c| c.scheme == "clean") {
+        for a in load_cell(&paths.teacher_dir.join("answers"), c)? {
+            if !trained.contains(a.text.as_str()) && texts.len() < open_model_texts {
+                texts.push(OurText {
+                    prompt: None,
+                    text: a.text,
+                });
+            }
+        }
+    }
+    let gguf = dir.join("student.gguf");
+    let open = if texts.is_empty() || !gguf.is_file() {
+        None
+    } else {
+        let m = provmark_model::load(&gguf)?;
+        Some(provmark_model::scan_model(
+            &m, &tok, &profile, None, &texts,
+        )?)
+    };
+    let state: provmark_student::RunState = {
+        let p = dir.join("train").join("state.json");
+        let s = std::fs::read_to_string(&p).map_err(|e| EvalError::io(&p, e))?;
+        serde_json::from_str(&s).map_err(|e| EvalError::Input(format!("{}: {e}", p.display())))?
+    };
+    let tail = &state.losses[state.losses.len().saturating_sub(10)..];
+    let final_loss = tail.iter().map(|x| f64::from(x.1)).sum::<f64>() / tail.len().max(1) as f64;
+    Ok(ArmResult {
+        student: arm.student.name().into(),
+        scheme: arm.scheme.clone(),
+        watermarked_fraction: arm.watermarked_fraction,
+        training_tokens: state.tokens,
+        final_train_loss: final_loss,
+        loss_curve: state.losses.clone(),
+        student_answers: n_answers,
+        scored_tokens: closed.corpus.scored_tokens,
+        log10_p: closed.corpus.log10_p,
+        filtered_log10_p: filtered.as_ref().map(|r| r.corpus.log10_p),
+        filtered_scored_tokens: filtered.as_ref().map(|r| r.corpus.scored_tokens),
+        curve: closed
+            .curve
+            .iter()
+            .map(|c| (c.scored_tokens, c.log10_p))
+            .collect(),
+        open_model_log10_p: open.as_ref().map(|o| o.evidence.log10_p),
+        open_model_green_share: open.as_ref().and_then(|o| o.evidence.green_share),
+        config: arm.clone(),
+    })
+}

@@ -1,0 +1,128 @@
+//! `provmark eval real-distill` end to end at toy size (a scratch student, a few steps): every
+//! step runs, the arm lands in the JSON with the fields, a rerun resumes instead of
+//! redoing, and `scan-model` reads the exported student.
+//!
+//! Needs `models/SmolLM2-135M-Instruct.Q8_0.gguf` (`tools/fetch-model.sh`); prints SKIPPED without
+//! it, or fails when `PROVMARK_REQUIRE_MODEL=1`.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn model() -> Option<PathBuf> {
+    let p = root().join("models/SmolLM2-135M-Instruct.Q8_0.gguf");
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var("PROVMARK_REQUIRE_MODEL").is_ok_and(|v| v == "1") {
+        panic!("PROVMARK_REQUIRE_MODEL=1 but {} is missing", p.display());
+    }
+    eprintln!(
+        "SKIPPED: {} is missing (run tools/fetch-model.sh)",
+        p.display()
+    );
+    None
+}
+
+#[test]
+fn a_toy_arm_trains_answers_is_scanned_and_resumes() {
+    let Some(model) = model() else { return };
+    let d = std::env::temp_dir().join(format!("provmark-real-distill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let out = d.join("real-distillation.json");
+    let args = |step: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_provmark"));
+        c.current_dir(root())
+            .args(["eval", "real-distill", step, "--student", "scratch"])
+            .args(["--fraction", "0.25", "--train-answers", "8", "--steps", "4"])
+            .args(["--batch", "2", "--seq-len", "48", "--student-answers", "2"])
+            .args(["--open-model-texts", "2", "--model"])
+            .arg(&model)
+            .arg("--dir")
+            .arg(&d)
+            .arg("--out")
+            .arg(&out);
+        c
+    };
+    let o = args("all").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let arm = d.join("arms/scratch-green-f0.25");
+    let train: Vec<serde_json::Value> = std::fs::read_to_string(arm.join("train.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(train.len(), 8);
+    assert_eq!(train.iter().filter(|r| r["watermarked"] == true).count(), 2);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let a = &doc["arms"][0];
+    for f in [
+        "student",
+        "scheme",
+        "watermarked_fraction",
+        "training_tokens",
+        "final_train_loss",
+        "scored_tokens",
+        "log10_p",
+        "filtered_log10_p",
+        "open_model_log10_p",
+    ] {
+        assert!(a.get(f).is_some(), "{f} missing: {a}");
+    }
+    assert_eq!(a["student"], "scratch");
+    assert_eq!(a["loss_curve"].as_array().unwrap().len(), 4);
+    assert!(a["open_model_log10_p"].as_f64().unwrap() <= 0.0);
+    // A rerun finds the work done: training does not restart, answers are not redone.
+    let before = std::fs::read_to_string(arm.join("answers.jsonl")).unwrap();
+    let o = args("all").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(arm.join("answers.jsonl")).unwrap(),
+        before
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        doc["arms"].as_array().unwrap().len(),
+        1,
+        "the arm is replaced, not added twice"
+    );
+    // The exported student is a model `scan-model` reads.
+    let o = Command::new(env!("CARGO_BIN_EXE_provmark"))
+        .current_dir(root())
+        .args(["scan-model", "--json", "--prompt-field", ""])
+        .arg("experiments/real-model/answers/clean-T1.0.jsonl")
+        .args(["--profile"])
+        .arg(write_profile(&d, &model))
+        .arg("--suspect-model")
+        .arg(arm.join("student.gguf"))
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["evidence"]["scored_pairs"].as_u64().unwrap() > 0, "{v}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+fn write_profile(d: &Path, model: &Path) -> PathBuf {
+    let p = d.join("key.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_provmark"))
+        .current_dir(root())
+        .args(["keygen", "--model"])
+        .arg(model)
+        .arg("--out")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    p
+}
