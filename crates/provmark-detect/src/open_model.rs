@@ -117,6 +117,7 @@ impl<'a, P: Prf> OpenModelTest<'a, P> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use provmark_core::{Profile, Scheme, SecretKey, TokenizerSpec};
