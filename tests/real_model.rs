@@ -8,24 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn model() -> Option<PathBuf> {
-    let p = root().join("models/SmolLM2-135M-Instruct.Q8_0.gguf");
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var("PROVMARK_REQUIRE_MODEL").is_ok_and(|v| v == "1") {
-        panic!("PROVMARK_REQUIRE_MODEL=1 but {} is missing", p.display());
-    }
-    eprintln!(
-        "SKIPPED: {} is missing (run tools/fetch-model.sh)",
-        p.display()
-    );
-    None
-}
+mod common;
+use common::{model, root};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_provmark"));
