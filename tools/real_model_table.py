@@ -37,7 +37,9 @@ for scheme in ("green", "gumbel"):
               f"{f(v['detect_rate_full'], 2)} | {f(v['perplexity_ratio_to_clean'], 2)} | {sub} | "
               f"{f(v['whitespace_normalised_detect_rate'], 2)} |")
 print()
-print("Calibration on clean T = 1.0 answers (each under independent keys):\n")
+comp = d["calibration"][0].get("composition", {})
+print("Calibration: every answer of the experiment (" + ", ".join(f"{k} {v}" for k, v in comp.items())
+      + ") under independent calibration keys it was not made with; pooled: all clean answers as one test:\n")
 print("| scheme | answers × keys | FPR at 1e-2 (99.9% interval) | FPR at 1e-3 (99.9% interval) | design effect | KS distance | pooled scan log10 p |")
 print("|---|---:|---|---|---:|---:|---:|")
 for c in d["calibration"]:
