@@ -94,6 +94,66 @@ fn a_toy_arm_trains_answers_is_scanned_and_resumes() {
     );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["evidence"]["scored_pairs"].as_u64().unwrap() > 0, "{v}");
+    // The attribution arm: teacher answers served to two accounts (2 : 1), a student trained on
+    // them, a scan that tests both accounts.
+    let run = |step: &str, extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_provmark"))
+            .current_dir(root())
+            .args([
+                "eval",
+                "real-distill",
+                step,
+                "--student",
+                "scratch",
+                "--accounts",
+            ])
+            .args(["--fraction", "0.25", "--train-answers", "8", "--steps", "2"])
+            .args(["--batch", "2", "--seq-len", "48", "--student-answers", "2"])
+            .args(["--open-model-texts", "1", "--teacher-answers", "3"])
+            .args(["--teacher-max-tokens", "12", "--model"])
+            .arg(&model)
+            .arg("--dir")
+            .arg(&d)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{step}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run("teacher-accounts", &[]);
+    let served: Vec<serde_json::Value> =
+        std::fs::read_to_string(d.join("teacher/accounts-green.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let mut accts: Vec<&str> = served
+        .iter()
+        .map(|r| r["account"].as_str().unwrap())
+        .collect();
+    accts.sort();
+    assert_eq!(accts, ["acct-a", "acct-a", "acct-b"]);
+    run("all", &[]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let arm = doc["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["config"]["accounts"] == true)
+        .unwrap();
+    let tested: Vec<&str> = arm["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a[0].as_str().unwrap())
+        .collect();
+    assert_eq!(tested.len(), 2, "{arm}");
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The real distillation experiment (issue 13), arm by arm in the issue's priority order:
 # fine-tuned students on green answers at 0% / 5% / 100% watermarked, then Gumbel, then 25%, then
-# the from-scratch students. Every step is resumable: rerun this script to continue where it
+# the attribution arm (two accounts, 2 : 1), then the from-scratch students. Every step is resumable: rerun this script to continue where it
 # stopped (a training piece checkpoints every 20 steps and at the time budget).
 # Needs the real-model experiment's answers (provmark eval real-model generate) and the model.
 # Usage: tools/real-distill.sh [MINUTES_PER_TRAINING_PIECE] [extra args for every arm...]
@@ -14,11 +14,17 @@ arms=(
   "finetune green 0" "finetune green 0.05" "finetune green 1"
   "finetune gumbel 0" "finetune gumbel 0.05" "finetune gumbel 1"
   "finetune green 0.25" "finetune gumbel 0.25"
+  "finetune green 1 accounts"
   "scratch green 0" "scratch green 0.05" "scratch green 0.25" "scratch green 1"
 )
 for a in "${arms[@]}"; do
-  read -r student scheme frac <<<"$a"
+  read -r student scheme frac acc <<<"$a"
   common=(--student "$student" --scheme "$scheme" --fraction "$frac" "$@")
+  if [[ "${acc:-}" == accounts ]]; then
+    # Teacher answers served to two accounts (2 : 1) first; the arm trains on them.
+    "$BIN" eval real-distill teacher-accounts --scheme "$scheme" "$@"
+    common+=(--accounts)
+  fi
   if ! "$BIN" eval real-distill train "${common[@]}" --minutes "$MIN"; then
     echo "stopped in the training of $student $scheme $frac; rerun to continue" >&2
     exit 1

@@ -35,10 +35,20 @@ enum EvalCommand {
 /// Arguments of `provmark eval real-distill`.
 #[derive(Args, Debug)]
 struct RealDistillArgs {
-    /// `train` (data + training in pieces + export), `answer` (student answers to held-out
-    /// prompts), `detect` (scans; merges the arm into --out), or `all`.
-    #[arg(value_parser = ["train", "answer", "detect", "all"])]
+    /// `teacher-accounts` (teacher answers served to two accounts, 2 : 1, resumable), `train`
+    /// (data + training in pieces + export), `answer` (student answers to held-out prompts),
+    /// `detect` (scans; merges the arm into --out), or `all` (train, answer, detect).
+    #[arg(value_parser = ["teacher-accounts", "train", "answer", "detect", "all"])]
     step: String,
+    /// The watermarked share comes from the two-account teacher answers (attribution arm).
+    #[arg(long)]
+    accounts: bool,
+    /// Teacher answers to make with `teacher-accounts`.
+    #[arg(long, default_value_t = 300)]
+    teacher_answers: usize,
+    /// Most tokens per teacher answer with `teacher-accounts` (as in the real-model cells).
+    #[arg(long, default_value_t = 400)]
+    teacher_max_tokens: usize,
     /// `finetune` (from the teacher's weights) or `scratch` (a 4-block student).
     #[arg(long, default_value = "finetune", value_parser = ["finetune", "scratch"])]
     student: String,
@@ -282,6 +292,7 @@ fn real_distill(a: RealDistillArgs) -> anyhow::Result<ExitCode> {
         max_tokens: 256,
         temperature: 1.0,
         seed: a.seed,
+        accounts: a.accounts,
     };
     let paths = rd::Paths {
         dir: a.dir.clone(),
@@ -290,6 +301,17 @@ fn real_distill(a: RealDistillArgs) -> anyhow::Result<ExitCode> {
         prompts: a.prompts.clone(),
     };
     let mut log = |m: &str| eprintln!("{m}");
+    if a.step == "teacher-accounts" {
+        rd::account_data(
+            &paths,
+            &a.scheme,
+            a.teacher_answers,
+            a.teacher_max_tokens,
+            8,
+            &mut log,
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let all = a.step == "all";
     if a.step == "train" || all {
         let done = rd::train(&arm, &paths, a.minutes.map(|m| m * 60.0), 20, &mut log)?;

@@ -76,16 +76,36 @@ pub struct ArmConfig {
     pub temperature: f32,
     /// Seed of the data draw and of the student's answers.
     pub seed: u64,
+    /// Take the watermarked share from the two-account teacher answers ([`account_data`]:
+    /// [`ACCOUNTS`] in shares 2:1) instead of the master-key cells, and attribute in detect.
+    pub accounts: bool,
+}
+
+/// The two accounts of the attribution arm and their shares of the served answers (2 : 1).
+pub const ACCOUNTS: [(&str, usize); 2] = [("acct-a", 2), ("acct-b", 1)];
+
+/// Which account answer `i` of the two-account teacher data was served to.
+pub fn account_for(i: usize) -> &'static str {
+    let total: usize = ACCOUNTS.iter().map(|a| a.1).sum();
+    let mut r = i % total;
+    for (name, share) in ACCOUNTS {
+        if r < share {
+            return name;
+        }
+        r -= share;
+    }
+    ACCOUNTS[0].0
 }
 
 impl ArmConfig {
     /// Folder name, e.g. `finetune-green-f0.05`.
     pub fn name(&self) -> String {
         format!(
-            "{}-{}-f{}",
+            "{}-{}-f{}{}",
             self.student.name(),
             self.scheme,
-            self.watermarked_fraction
+            self.watermarked_fraction,
+            if self.accounts { "-accounts" } else { "" }
         )
     }
 }
@@ -145,6 +165,120 @@ fn write_jsonl<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| EvalError::io(path, e))
 }
 
+/// One teacher answer served to an account (the two-account data).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccountAnswer {
+    /// Answer index (its RNG stream; the account is [`account_for`] of it).
+    pub i: usize,
+    /// The account it was served to.
+    pub account: String,
+    /// Prompt id.
+    pub prompt_id: String,
+    /// The answer.
+    pub text: String,
+}
+
+/// Teacher answers watermarked with the account subkeys of the scheme's experiment key, served
+/// to [`ACCOUNTS`] in shares 2 : 1, for the training prompts (p0061.., the prompts the
+/// real-model cells answer), at T = 1.0; appended to `teacher/accounts-<scheme>.jsonl`
+/// (resumable). Returns the answers written.
+pub fn account_data(
+    paths: &Paths,
+    scheme_name: &str,
+    answers: usize,
+    max_tokens: usize,
+    batch: usize,
+    log: &mut dyn FnMut(&str),
+) -> Result<usize> {
+    let dir = paths.dir.join("teacher");
+    std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
+    let path = dir.join(format!("accounts-{scheme_name}.jsonl"));
+    let have: BTreeSet<usize> = if path.is_file() {
+        read_records::<AccountAnswer>(&path)
+            .unwrap_or_default()
+            .iter()
+            .map(|a| a.i)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    let prompts = read_prompts(&paths.prompts)?;
+    let train_prompts: Vec<&(String, String)> = prompts
+        .iter()
+        .skip(crate::real::HELD_OUT_FROM)
+        .take(300)
+        .collect();
+    if train_prompts.is_empty() {
+        return Err(EvalError::Input(
+            "the prompt file has no training prompts".into(),
+        ));
+    }
+    let model = provmark_model::load(&paths.model)?;
+    let tok = Tokenizer::from_file(&paths.model)?;
+    let profile = experiment_profile(scheme_name, scheme_of(scheme_name)?, tok.spec())?;
+    let vocab = model.config().vocab_size;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| EvalError::io(&path, e))?;
+    let mut written = 0;
+    for (account, _) in ACCOUNTS {
+        let todo: Vec<(usize, String)> = (0..answers)
+            .filter(|&i| account_for(i) == account && !have.contains(&i))
+            .map(|i| (i, train_prompts[i % train_prompts.len()].1.clone()))
+            .collect();
+        if todo.is_empty() {
+            continue;
+        }
+        let embedder = provmark_embed::Embedder::from_profile(&profile, Some(account), vocab)?
+            .with_skip_repeated_contexts(true);
+        let gen = Generator::new(
+            &model,
+            &tok,
+            Some(&embedder),
+            Sampling {
+                max_tokens,
+                temperature: 1.0,
+                top_p: 1.0,
+                top_k: 0,
+                seed: 4242,
+            },
+        )?;
+        gen.run_indexed(todo, batch, &mut |a| {
+            let rec = AccountAnswer {
+                i: a.index,
+                account: account.to_string(),
+                prompt_id: train_prompts[a.index % train_prompts.len()].0.clone(),
+                text: a.text,
+            };
+            let mut line = serde_json::to_vec(&rec)
+                .map_err(|e| provmark_model::ModelError::Input(e.to_string()))?;
+            line.push(b'\n');
+            f.write_all(&line).and_then(|_| f.flush()).map_err(|e| {
+                provmark_model::ModelError::Io {
+                    path: path.clone(),
+                    source: e,
+                }
+            })?;
+            written += 1;
+            Ok(())
+        })?;
+    }
+    log(&format!(
+        "accounts-{scheme_name}: {written} teacher answers written"
+    ));
+    Ok(written)
+}
+
+fn scheme_of(name: &str) -> Result<Scheme> {
+    match name {
+        "green" => Ok(Scheme::DEFAULT_GREEN),
+        "gumbel" => Ok(Scheme::Gumbel),
+        s => Err(EvalError::Input(format!("unknown scheme {s}"))),
+    }
+}
+
 /// A training record: the prompt, the teacher's answer, and whether it was watermarked.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainRecord {
@@ -181,11 +315,36 @@ pub fn data(arm: &ArmConfig, paths: &Paths) -> Result<Vec<TrainRecord>> {
     let mut clean: Vec<(String, StoredAnswer)> = Vec::new();
     for c in CELLS {
         let rows = load_cell(&answers_dir, &c)?;
-        if c.scheme == arm.scheme {
+        if c.scheme == arm.scheme && !arm.accounts {
             wm.extend(rows.into_iter().map(|a| (c.name(), a)));
         } else if c.scheme == "clean" {
             clean.extend(rows.into_iter().map(|a| (c.name(), a)));
         }
+    }
+    if arm.accounts {
+        let p = paths
+            .dir
+            .join("teacher")
+            .join(format!("accounts-{}.jsonl", arm.scheme));
+        let rows: Vec<AccountAnswer> = if p.is_file() {
+            read_records(&p)?
+        } else {
+            Vec::new()
+        };
+        wm.extend(rows.into_iter().map(|a| {
+            (
+                format!("account:{}", a.account),
+                StoredAnswer {
+                    i: a.i,
+                    prompt_id: a.prompt_id,
+                    text: a.text,
+                    ids: Vec::new(),
+                    lp: Vec::new(),
+                    ent: Vec::new(),
+                    finish: String::new(),
+                },
+            )
+        }));
     }
     let n_wm = (arm.watermarked_fraction * arm.train_answers as f64).round() as usize;
     let n_clean = arm.train_answers - n_wm.min(arm.train_answers);
@@ -445,6 +604,9 @@ pub struct ArmResult {
     pub open_model_log10_p: Option<f64>,
     /// Green share of the student's predictions in the open-model test (green scheme).
     pub open_model_green_share: Option<f64>,
+    /// Per account (attribution arm): (account, share of the watermarked training answers,
+    /// log10 p, Bonferroni-adjusted log10 p), closed model.
+    pub accounts: Vec<(String, f64, f64, f64)>,
     /// The arm's settings (seeds included).
     pub config: ArmConfig,
 }
@@ -453,11 +615,7 @@ pub struct ArmResult {
 pub fn detect(arm: &ArmConfig, paths: &Paths, open_model_texts: usize) -> Result<ArmResult> {
     let dir = paths.dir.join("arms").join(arm.name());
     let tok = Tokenizer::from_file(&paths.model)?;
-    let scheme = match arm.scheme.as_str() {
-        "green" => Scheme::DEFAULT_GREEN,
-        "gumbel" => Scheme::Gumbel,
-        s => return Err(EvalError::Input(format!("unknown scheme {s}"))),
-    };
+    let scheme = scheme_of(&arm.scheme)?;
     let profile = experiment_profile(&arm.scheme, scheme, tok.spec())?;
     let answers = dir.join("answers.jsonl");
     let n_answers = read_records::<StudentAnswer>(&answers)?.len();
@@ -468,6 +626,9 @@ pub fn detect(arm: &ArmConfig, paths: &Paths, open_model_texts: usize) -> Result
         cfg.tokenizer_path = Some(paths.model.clone());
         cfg.threads = 1;
         cfg.curve_bins = 20;
+        if arm.accounts {
+            cfg.accounts = ACCOUNTS.iter().map(|a| a.0.to_string()).collect();
+        }
         if let Some(f) = filter {
             cfg.filter_from = vec![f];
         }
@@ -541,6 +702,19 @@ pub fn detect(arm: &ArmConfig, paths: &Paths, open_model_texts: usize) -> Result
             .collect(),
         open_model_log10_p: open.as_ref().map(|o| o.evidence.log10_p),
         open_model_green_share: open.as_ref().and_then(|o| o.evidence.green_share),
+        accounts: closed
+            .accounts
+            .iter()
+            .map(|r| {
+                let n = records.iter().filter(|t| t.watermarked).count().max(1) as f64;
+                let share = records
+                    .iter()
+                    .filter(|t| t.cell == format!("account:{}", r.account))
+                    .count() as f64
+                    / n;
+                (r.account.clone(), share, r.log10_p, r.adjusted_log10_p)
+            })
+            .collect(),
         config: arm.clone(),
     })
 }
