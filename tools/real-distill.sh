@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The real distillation experiment (issue 13), arm by arm in the issue's priority order:
 # fine-tuned students on green answers at 0% / 5% / 100% watermarked, then Gumbel, then 25%, then
-# the attribution arm (two accounts, 2 : 1), then the from-scratch students. Every step is resumable: rerun this script to continue where it
-# stopped (a training piece checkpoints every 20 steps and at the time budget).
+# the attribution arm (two accounts, 2 : 1), then the from-scratch students. Every step is
+# resumable: rerun this script to continue where it stopped (a training piece checkpoints every
+# 20 steps and at the time budget).
 # Needs the real-model experiment's answers (provmark eval real-model generate) and the model.
 # Usage: tools/real-distill.sh [MINUTES_PER_TRAINING_PIECE] [extra args for every arm...]
 set -euo pipefail
