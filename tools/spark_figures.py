@@ -43,6 +43,8 @@ def event_metrics(events_dir: pathlib.Path):
                 e = json.loads(line)
             except ValueError:
                 continue
+            if not isinstance(e, dict):
+                continue
             if e.get("Event") == "SparkListenerTaskEnd":
                 m = e.get("Task Metrics") or {}
                 s = stages.setdefault(e["Stage ID"], {"run_s": 0.0, "cpu_s": 0.0, "shuffle_bytes": 0, "shuffle_records": 0, "tasks": 0})
@@ -71,13 +73,19 @@ def main():
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="provmark-spark-figures-"))
+    import atexit
+    import shutil
+
+    atexit.register(shutil.rmtree, tmp, True)
     corpus = write_corpus(tmp / "corpus", args.words, files=4)
     load = os.getloadavg()
 
     # provmark scan --threads 2.
     out = tmp / "cli.json"
     t = time.monotonic()
-    subprocess.run([args.cli, "scan", str(corpus), "--profile", str(PROFILE), "--threads", "2", "--out", str(out)], check=True, capture_output=True)
+    run = subprocess.run([args.cli, "scan", str(corpus), "--profile", str(PROFILE), "--threads", "2", "--out", str(out)], capture_output=True)
+    if run.returncode not in (0, 1):  # 0 watermarked, 1 not, 2 error
+        sys.exit(run.stderr.decode(errors="replace"))
     cli_s = time.monotonic() - t
     cli = json.loads(out.read_text())
     tokens = cli["corpus"]["total_tokens"]
@@ -95,6 +103,7 @@ def main():
         .config("spark.io.encryption.enabled", "true")
         .config("spark.eventLog.enabled", "true")
         .config("spark.eventLog.dir", str(events))
+        .config("spark.eventLog.compress", "false")
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.driver.memory", "2g")
         .config("spark.ui.enabled", "false")

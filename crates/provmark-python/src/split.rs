@@ -9,8 +9,7 @@ use numpy::{PyArray1, PyReadonlyArray1};
 use provmark_core::Profile as CoreProfile;
 use provmark_scan::report::RunInfo;
 use provmark_scan::split::{
-    finish, CorpusPieces, Folder, MapPairs, MapRecord, Mapper, Piece, RecordResults,
-    SplitSettings,
+    finish, CorpusPieces, Folder, MapPairs, MapRecord, Mapper, Piece, RecordResults, SplitSettings,
 };
 use provmark_scan::InputSummary;
 use pyo3::prelude::*;
@@ -156,40 +155,39 @@ impl SplitMapper {
             other => return Err(value_err(format!("unknown record kind {other:?}"))),
         };
         let mapper = &mut self.inner;
-        let (pairs, results) = py
-            .allow_threads(|| -> PyResult<(MapPairs, RecordResults)> {
-                let mut pairs = MapPairs::default();
-                let mut results = RecordResults::default();
-                for (i, &ord) in ords.iter().enumerate() {
-                    let ord = u64::try_from(ord)
-                        .map_err(|_| value_err(format!("negative ordinal {ord}")))?;
-                    let t = text.get(i)?;
-                    let rec = match kind {
-                        Kind::Jsonl => match t {
-                            Some(line) => MapRecord::JsonLine(line),
-                            None => return Err(value_err(format!("null JSON line at record {i}"))),
+        let (pairs, results) = py.allow_threads(|| -> PyResult<(MapPairs, RecordResults)> {
+            let mut pairs = MapPairs::default();
+            let mut results = RecordResults::default();
+            for (i, &ord) in ords.iter().enumerate() {
+                let ord =
+                    u64::try_from(ord).map_err(|_| value_err(format!("negative ordinal {ord}")))?;
+                let t = text.get(i)?;
+                let rec = match kind {
+                    Kind::Jsonl => match t {
+                        Some(line) => MapRecord::JsonLine(line),
+                        None => return Err(value_err(format!("null JSON line at record {i}"))),
+                    },
+                    Kind::Rows => MapRecord::Row {
+                        text: t,
+                        prompt: match &prompt {
+                            Some(p) => p.get(i)?,
+                            None => None,
                         },
-                        Kind::Rows => MapRecord::Row {
-                            text: t,
-                            prompt: match &prompt {
-                                Some(p) => p.get(i)?,
-                                None => None,
-                            },
+                    },
+                    Kind::NotText => match t {
+                        Some(_) => MapRecord::RowNotText,
+                        None => MapRecord::Row {
+                            text: None,
+                            prompt: None,
                         },
-                        Kind::NotText => match t {
-                            Some(_) => MapRecord::RowNotText,
-                            None => MapRecord::Row {
-                                text: None,
-                                prompt: None,
-                            },
-                        },
-                    };
-                    mapper
-                        .map(rec, ord, &mut pairs, &mut results)
-                        .map_err(value_err)?;
-                }
-                Ok((pairs, results))
-            })?;
+                    },
+                };
+                mapper
+                    .map(rec, ord, &mut pairs, &mut results)
+                    .map_err(value_err)?;
+            }
+            Ok((pairs, results))
+        })?;
         Ok((
             PyArray1::from_vec(py, pairs.fp),
             PyArray1::from_vec(py, pairs.ord),
@@ -244,7 +242,11 @@ impl SplitFolder {
     ) -> PyResult<()> {
         let ords = ordinals.as_slice()?;
         let scores = scores.as_slice()?;
-        let ids = ids.as_ref().map(|a| a.as_slice()).transpose()?.unwrap_or(&[]);
+        let ids = ids
+            .as_ref()
+            .map(|a| a.as_slice())
+            .transpose()?
+            .unwrap_or(&[]);
         let stride = self.inner.stride();
         if scores.len() != ords.len() || ids.len() != stride * ords.len() {
             return Err(value_err(format!(
@@ -257,8 +259,8 @@ impl SplitFolder {
         let folder = &mut self.inner;
         py.allow_threads(|| -> PyResult<()> {
             for (i, (&ord, &score)) in ords.iter().zip(scores).enumerate() {
-                let ord = u64::try_from(ord)
-                    .map_err(|_| value_err(format!("negative ordinal {ord}")))?;
+                let ord =
+                    u64::try_from(ord).map_err(|_| value_err(format!("negative ordinal {ord}")))?;
                 folder
                     .add_pair(ord, score, &ids[i * stride..(i + 1) * stride])
                     .map_err(value_err)?;

@@ -237,3 +237,22 @@ def test_secret_never_reaches_spark_logs_event_log_or_local_files(cli, work):
         assert secret_hex not in p.name
     # The check itself can fail: the needles are found where the secret is.
     assert needles["hex"] in profile.read_bytes()
+
+
+def test_readme_snippet_prints_the_verdict_and_p_value_of_provmark_scan(cli):
+    """The README's copy-paste snippet ("Scanning at data-lake scale") runs as written and prints
+    the verdict line of `provmark scan` on the demo corpus."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Scanning at data-lake scale", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    run = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True, timeout=900)
+    assert run.returncode == 0, run.stderr.decode(errors="replace")[-3000:]
+    printed = run.stdout.decode().strip().splitlines()[-1]
+    out = subprocess.run(
+        [str(cli), "scan", "testdata/demo/suspect.jsonl", "--control", "testdata/demo/control.jsonl", "--profile", str(DEMO_PROFILE)],
+        cwd=ROOT,
+        capture_output=True,
+    )
+    verdict = [line for line in out.stdout.decode().splitlines() if line.startswith("verdict:")]
+    assert verdict and verdict[0].startswith(printed), (printed, verdict)
+    assert printed.startswith("verdict: watermarked  p = ")

@@ -100,13 +100,24 @@ def _mapper(bc_profile, settings_json: str, run_id: str):
     return _MAPPER["mapper"]
 
 
-def _ids_column(ids: np.ndarray, n: int, stride: int):
-    import pyarrow as pa
+def _id_words(stride: int) -> int:
+    """64-bit columns that carry a pair's `stride` u32 ids (fixed-width columns keep Spark's
+    aggregation hash-based: a binary column would make it sort-based)."""
+    return (stride + 1) // 2
 
-    width = 4 * stride
-    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-    data = np.ascontiguousarray(ids, dtype="<u4")
-    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+def _ids_to_words(ids: np.ndarray, n: int, stride: int) -> List[np.ndarray]:
+    w = _id_words(stride)
+    padded = np.zeros((n, 2 * w), dtype="<u4")
+    padded[:, :stride] = ids.reshape(n, stride)
+    words = padded.view("<i8")
+    return [np.ascontiguousarray(words[:, k]) for k in range(w)]
+
+
+def _words_to_ids(words: List[np.ndarray], stride: int) -> np.ndarray:
+    n = len(words[0])
+    stacked = np.ascontiguousarray(np.stack(words, axis=1).astype("<i8"))
+    return np.ascontiguousarray(stacked.view("<u4").reshape(n, -1)[:, :stride]).reshape(-1)
 
 
 def _make_map(bc_profile, bc_offsets, settings_json: str, kind: str, by_file: bool, stride: int, run_id: str):
@@ -119,7 +130,7 @@ def _make_map(bc_profile, bc_offsets, settings_json: str, kind: str, by_file: bo
         pid = TaskContext.get().partitionId()
         offsets = bc_offsets.value
         rows_seen: Dict[Tuple[Any, int], int] = {}
-        names = ["kind", "fp", "ord", "score"] + (["ids"] if stride else [])
+        names = ["kind", "fp", "ord", "score"] + [f"id{k}" for k in range(_id_words(stride))]
         for b in batches:
             n = b.num_rows
             if n == 0:
@@ -160,7 +171,7 @@ def _make_map(bc_profile, bc_offsets, settings_json: str, kind: str, by_file: bo
                 pa.array(score),
             ]
             if stride:
-                cols.append(_ids_column(ids, m, stride))
+                cols.extend(pa.array(c) for c in _ids_to_words(ids, m, stride))
             yield pa.RecordBatch.from_arrays(cols, names=names)
         index, values = mapper.take_counters()
         k = len(index)
@@ -171,8 +182,7 @@ def _make_map(bc_profile, bc_offsets, settings_json: str, kind: str, by_file: bo
                 pa.array(values.view(np.int64)),
                 pa.array(np.zeros(k)),
             ]
-            if stride:
-                cols.append(pa.nulls(k, pa.binary()))
+            cols.extend(pa.array(np.zeros(k, dtype=np.int64)) for _ in range(_id_words(stride)))
             yield pa.RecordBatch.from_arrays(cols, names=names)
 
     return map_fn
@@ -192,11 +202,8 @@ def _make_fold(bc_profile, settings_json: str, records_total: int, stride: int):
             if pairs.num_rows:
                 ids = None
                 if stride:
-                    data, offsets, valid = _strings(pairs.column(4))
-                    width = 4 * stride
-                    if valid is not None or np.any(np.diff(offsets) != width):
-                        raise RuntimeError("a pair row without its ids")
-                    ids = np.frombuffer(data[offsets[0] : offsets[-1]].tobytes(), dtype="<u4")
+                    words = [pairs.column(4 + k).to_numpy(zero_copy_only=False) for k in range(_id_words(stride))]
+                    ids = _words_to_ids(words, stride)
                 folder.add_pairs(
                     pairs.column(2).to_numpy(zero_copy_only=False).astype(np.int64),
                     pairs.column(3).to_numpy(zero_copy_only=False).astype(np.float64),
@@ -353,13 +360,13 @@ def _pass(spark, source, fmt, field, prompt_field, bc_profile, settings_json, st
     bc_offsets = sc.broadcast(offsets)
     try:
         # 2. Map.
-        schema = "kind byte, fp long, ord long, score double" + (", ids binary" if stride else "")
+        id_cols = [f"id{k}" for k in range(_id_words(stride))]
+        schema = "kind byte, fp long, ord long, score double" + "".join(f", {c} long" for c in id_cols)
         mapped = df.mapInArrow(_make_map(bc_profile, bc_offsets, settings_json, kind, by_file, stride, uuid.uuid4().hex), schema)
         # 3. One shuffle: the smallest ordinal per fingerprint (counter rows pass through).
         aggs = [F.min("ord").alias("ord"), F.min_by("score", "ord").alias("score")]
-        if stride:
-            aggs.append(F.min_by("ids", "ord").alias("ids"))
-        deduped = mapped.groupBy("kind", "fp").agg(*aggs).select("kind", "fp", "ord", "score", *(["ids"] if stride else []))
+        aggs += [F.min_by(c, "ord").alias(c) for c in id_cols]
+        deduped = mapped.groupBy("kind", "fp").agg(*aggs).select("kind", "fp", "ord", "score", *id_cols)
         # 4. Fold per reduce partition.
         pieces = [bytes(r["piece"]) for r in deduped.mapInArrow(_make_fold(bc_profile, settings_json, total, stride), "piece binary").collect()]
     finally:
