@@ -290,7 +290,7 @@ impl SplitFolder {
     /// The piece folded so far (bytes for [`_split_finish`]; counts and sums, no secret).
     fn piece<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let p = self.inner.piece().map_err(value_err)?;
-        Ok(PyBytes::new(py, &p.to_bytes()))
+        Ok(PyBytes::new(py, &p.to_bytes().map_err(value_err)?))
     }
 }
 

@@ -409,8 +409,8 @@ const PIECE_FORMAT: &str = "provmark-scan-piece/v1";
 
 impl Piece {
     /// The piece as JSON bytes (no secret: counts and sums only).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| ScanError::Internal(format!("piece: {e}")))
     }
 
     /// Reads a piece written by [`Piece::to_bytes`].

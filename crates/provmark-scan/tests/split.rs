@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use provmark_core::{Profile, Scheme, SecretKey, TokenizerSpec};
 use provmark_scan::report::RunInfo;
 use provmark_scan::split::{
-    finish, is_blank_line, CorpusPieces, Folder, MapPairs, MapRecord, Mapper, RecordResults,
+    finish, is_blank_line, CorpusPieces, Folder, MapPairs, MapRecord, Mapper, Piece, RecordResults,
     SplitSettings,
 };
 use provmark_scan::{scan, Progress, Report, ScanConfig, ScanError, RECORD_COUNTERS};
@@ -96,7 +96,11 @@ fn split_pass(
     CorpusPieces {
         records_total: total,
         inputs: Vec::new(),
-        pieces: folders.iter().map(|f| f.piece().unwrap()).collect(),
+        // Through bytes, as an engine carries them to the driver.
+        pieces: folders
+            .iter()
+            .map(|f| Piece::from_bytes(&f.piece().unwrap().to_bytes().unwrap()).unwrap())
+            .collect(),
     }
 }
 
