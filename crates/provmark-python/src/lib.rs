@@ -24,6 +24,8 @@ use pyo3::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+mod split;
+
 fn value_err(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
@@ -519,6 +521,7 @@ fn _provmark(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BatchSampler>()?;
     m.add_function(wrap_pyfunction!(_check, m)?)?;
     m.add_function(wrap_pyfunction!(_scan, m)?)?;
+    split::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -36,3 +36,15 @@
 //!
 //! Inside one process the same split is used: `threads` workers are shards with private
 //! tables, and the merge runs partitions in parallel.
+//!
+//! # On a map-reduce engine
+//!
+//! [`crate::split`] exposes the split as library calls — [`Mapper`](crate::split::Mapper) (a
+//! batch of records → pair rows and record counters), [`Folder`](crate::split::Folder) (the
+//! deduplicated pairs of one reduce partition → a [`Piece`](crate::split::Piece)) and
+//! [`finish`](crate::split::finish) (pieces → [`Report`](crate::Report)) — and the Python
+//! package drives them on Apache Spark (`provmark.spark.scan`): a count of records per input
+//! split first (so that ordinals are global input indexes whatever the partitioning), the map in
+//! `mapInArrow`, one `groupBy(fingerprint)` keeping the smallest ordinal (Spark's own shuffle,
+//! with its map-side partial aggregation), the fold in `mapInArrow` per reduce partition, and
+//! finish on the driver. The record counters travel through the same shuffle as integer rows.

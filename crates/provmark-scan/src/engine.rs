@@ -51,8 +51,8 @@ pub(crate) struct PassSettings {
 }
 
 /// Shared read-only state of a pass.
-pub(crate) struct Keys<'a> {
-    pub tokenizer: &'a Tokenizer,
+pub(crate) struct Keys {
+    pub tokenizer: Arc<Tokenizer>,
     pub master: Watermark<AnyPrf>,
     pub accounts: Vec<(String, Watermark<AnyPrf>)>,
     pub fingerprinter: PairFingerprinter,
@@ -140,15 +140,127 @@ pub(crate) struct PassResult {
 
 /// One record's outcome.
 #[derive(Debug)]
-struct Outcome {
-    input: u32,
-    locator: u64,
-    id: Option<String>,
-    tokens: u64,
-    result: std::result::Result<(Statistic, f64), SkipReason>,
+pub(crate) struct Outcome {
+    pub input: u32,
+    pub locator: u64,
+    pub id: Option<String>,
+    pub tokens: u64,
+    pub result: std::result::Result<(Statistic, f64), SkipReason>,
     /// Top-level field names of a record skipped as `missing_field` (only for the first few
     /// such records of each worker: they name the likely misspelling when nothing is scored).
-    fields_seen: Vec<String>,
+    pub fields_seen: Vec<String>,
+}
+
+/// The per-record sums of a pass (or of a shard of it): plain sums, so shards add exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordCounts {
+    /// Records read (scored + skipped).
+    pub records_total: u64,
+    /// Records scored.
+    pub records_scored: u64,
+    /// Tokens of all records.
+    pub total_tokens: u64,
+    /// Skipped records by reason.
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// Histogram of per-record p-values ([`RecordPValues`] bins).
+    pub p_counts: Vec<u64>,
+    /// Records with a p-value (at least one scored token).
+    pub p_count: u64,
+}
+
+impl Default for RecordCounts {
+    fn default() -> Self {
+        RecordCounts {
+            records_total: 0,
+            records_scored: 0,
+            total_tokens: 0,
+            skipped: BTreeMap::new(),
+            p_counts: vec![0; P_BINS],
+            p_count: 0,
+        }
+    }
+}
+
+/// Number of counters of [`RecordCounts::counters`].
+pub const RECORD_COUNTERS: usize = 4 + SkipReason::ALL.len() + P_BINS;
+
+impl RecordCounts {
+    /// Counts one record (its tokens and its test or skip reason).
+    pub(crate) fn add(
+        &mut self,
+        tokens: u64,
+        result: &std::result::Result<(Statistic, f64), SkipReason>,
+    ) {
+        self.records_total += 1;
+        self.total_tokens += tokens;
+        match result {
+            Ok((stat, log10_p)) => {
+                self.records_scored += 1;
+                if stat.scored() > 0 {
+                    self.p_count += 1;
+                    let bin = ((-log10_p / P_BIN_WIDTH).max(0.0) as usize).min(P_BINS - 1);
+                    self.p_counts[bin] += 1;
+                }
+            }
+            Err(r) => *self.skipped.entry(*r).or_insert(0) += 1,
+        }
+    }
+
+    /// Adds another shard's counts.
+    pub fn merge(&mut self, other: &RecordCounts) {
+        self.records_total += other.records_total;
+        self.records_scored += other.records_scored;
+        self.total_tokens += other.total_tokens;
+        for (k, v) in &other.skipped {
+            *self.skipped.entry(*k).or_insert(0) += v;
+        }
+        for (a, b) in self.p_counts.iter_mut().zip(&other.p_counts) {
+            *a += b;
+        }
+        self.p_count += other.p_count;
+    }
+
+    /// The counts as numbered integer counters (index < [`RECORD_COUNTERS`], value), non-zero
+    /// ones only: a map-reduce engine can carry and sum them as plain integer rows.
+    pub fn counters(&self) -> Vec<(u32, u64)> {
+        let mut all = vec![
+            self.records_total,
+            self.records_scored,
+            self.total_tokens,
+            self.p_count,
+        ];
+        all.extend(
+            SkipReason::ALL
+                .iter()
+                .map(|r| self.skipped.get(r).copied().unwrap_or(0)),
+        );
+        all.extend_from_slice(&self.p_counts);
+        all.into_iter()
+            .enumerate()
+            .filter(|&(_, v)| v > 0)
+            .map(|(i, v)| (i as u32, v))
+            .collect()
+    }
+
+    /// Adds `value` to counter `index` (the inverse of [`RecordCounts::counters`]).
+    pub fn add_counter(&mut self, index: u32, value: u64) -> Result<()> {
+        let i = index as usize;
+        let nr = SkipReason::ALL.len();
+        match i {
+            0 => self.records_total += value,
+            1 => self.records_scored += value,
+            2 => self.total_tokens += value,
+            3 => self.p_count += value,
+            _ if i < 4 + nr => *self.skipped.entry(SkipReason::ALL[i - 4]).or_insert(0) += value,
+            _ if i < RECORD_COUNTERS => self.p_counts[i - 4 - nr] += value,
+            _ => {
+                return Err(ScanError::Internal(format!(
+                    "record counter {index} out of range"
+                )))
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Records missing the text field whose field names each worker samples.
@@ -233,23 +345,41 @@ impl RecordSink for BatchSender {
     }
 }
 
-/// Per-worker scratch, reused across records (no allocation per token once grown).
-struct Worker<'k> {
-    keys: &'k Keys<'k>,
-    ids: Vec<u32>,
-    prompt_ids: Vec<u32>,
-    scratch: Scratch,
-    seen: FingerprintSet,
-    table: PairTable,
-    min_tokens: usize,
-    stride: usize,
-    fields: Fields,
-    /// Missing-field records whose field names were sampled so far.
-    field_samples: u32,
+/// Where a worker puts each distinct pair of a record: the dedup table of a scan, or the
+/// columns of a map call ([`crate::split`]).
+pub(crate) trait PairSink {
+    /// One distinct pair of record `ord` (ids: context then token, when kept).
+    fn insert(&mut self, fp: u64, ord: u64, score: f64, ids: &[u32]) -> Result<()>;
 }
 
-impl Worker<'_> {
-    fn process(&mut self, rec: &RawRecord, data: &[u8], ord: u64) -> Result<Outcome> {
+impl PairSink for PairTable {
+    fn insert(&mut self, fp: u64, ord: u64, score: f64, ids: &[u32]) -> Result<()> {
+        PairTable::insert(self, fp, ord, score, ids)
+    }
+}
+
+/// Per-worker scratch, reused across records (no allocation per token once grown).
+pub(crate) struct Worker<S> {
+    pub ids: Vec<u32>,
+    pub prompt_ids: Vec<u32>,
+    pub scratch: Scratch,
+    pub seen: FingerprintSet,
+    pub table: S,
+    pub min_tokens: usize,
+    pub stride: usize,
+    pub fields: Fields,
+    /// Missing-field records whose field names were sampled so far.
+    pub field_samples: u32,
+}
+
+impl<S: PairSink> Worker<S> {
+    pub fn process(
+        &mut self,
+        keys: &Keys,
+        rec: &RawRecord,
+        data: &[u8],
+        ord: u64,
+    ) -> Result<Outcome> {
         let mut out = Outcome {
             input: rec.input,
             locator: rec.locator,
@@ -285,7 +415,6 @@ impl Worker<'_> {
                 return Ok(out);
             }
         };
-        let keys = self.keys;
         self.ids.clear();
         keys.tokenizer.encode_into(&text, &mut self.ids);
         out.tokens = self.ids.len() as u64;
@@ -363,7 +492,7 @@ impl Worker<'_> {
 
 /// Runs one pass over `files`. `records_out` receives one JSON line per record, in input order.
 pub(crate) fn run_pass(
-    keys: &Keys<'_>,
+    keys: &Keys,
     files: &[InputFile],
     settings: &PassSettings,
     records_out: Option<&mut dyn Write>,
@@ -435,7 +564,6 @@ pub(crate) fn run_pass(
             let fields = settings.fields.clone();
             workers.push(scope.spawn(move || -> Result<(SortedRun, Vec<PathBuf>)> {
                 let mut worker = Worker {
-                    keys,
                     ids: Vec::with_capacity(1 << 12),
                     prompt_ids: Vec::new(),
                     scratch: Scratch::new(),
@@ -462,7 +590,8 @@ pub(crate) fn run_pass(
                     let mut outcomes = Vec::with_capacity(batch.records.len());
                     let mut tokens = 0;
                     for (k, rec) in batch.records.iter().enumerate() {
-                        match worker.process(rec, &batch.data, batch.first_record + k as u64) {
+                        match worker.process(keys, rec, &batch.data, batch.first_record + k as u64)
+                        {
                             Ok(o) => {
                                 tokens += o.tokens;
                                 outcomes.push(o);
@@ -550,7 +679,7 @@ pub(crate) fn run_pass(
             keys,
             tables,
             stride,
-            collector.records_total,
+            collector.counts.records_total,
             settings.curve_bins,
             threads,
         )?;
@@ -567,12 +696,7 @@ struct Collector<'w> {
     formats: Vec<input::InputFormat>,
     compressions: Vec<input::Compression>,
     per_input: Vec<u64>,
-    records_total: u64,
-    records_scored: u64,
-    total_tokens: u64,
-    skipped: BTreeMap<SkipReason, u64>,
-    p_counts: Vec<u64>,
-    p_count: u64,
+    counts: RecordCounts,
     fields_seen: std::collections::BTreeSet<String>,
 }
 
@@ -585,12 +709,7 @@ impl<'w> Collector<'w> {
             formats: files.iter().map(|f| f.format).collect(),
             compressions: files.iter().map(|f| f.compression).collect(),
             per_input: vec![0; n],
-            records_total: 0,
-            records_scored: 0,
-            total_tokens: 0,
-            skipped: BTreeMap::new(),
-            p_counts: vec![0; P_BINS],
-            p_count: 0,
+            counts: RecordCounts::default(),
             fields_seen: std::collections::BTreeSet::new(),
         }
     }
@@ -598,29 +717,16 @@ impl<'w> Collector<'w> {
     fn take(&mut self, outcomes: Vec<Outcome>) -> Result<()> {
         for o in outcomes {
             let input = o.input as usize;
-            self.records_total += 1;
             self.per_input[input] += 1;
-            self.total_tokens += o.tokens;
+            self.counts.add(o.tokens, &o.result);
             for name in o.fields_seen {
                 if self.fields_seen.len() < FIELD_NAMES_KEPT {
                     self.fields_seen.insert(name);
                 }
             }
             let (status, reason, scored, p) = match o.result {
-                Ok((stat, log10_p)) => {
-                    self.records_scored += 1;
-                    let scored = stat.scored();
-                    if scored > 0 {
-                        self.p_count += 1;
-                        let bin = ((-log10_p / P_BIN_WIDTH).max(0.0) as usize).min(P_BINS - 1);
-                        self.p_counts[bin] += 1;
-                    }
-                    ("scored", None, scored, Some(log10_p))
-                }
-                Err(r) => {
-                    *self.skipped.entry(r).or_insert(0) += 1;
-                    ("skipped", Some(r), 0, None)
-                }
+                Ok((stat, log10_p)) => ("scored", None, stat.scored(), Some(log10_p)),
+                Err(r) => ("skipped", Some(r), 0, None),
             };
             if let Some(w) = self.out.as_mut() {
                 let default_id;
@@ -679,30 +785,45 @@ impl<'w> Collector<'w> {
                 compression: self.compressions[i],
             })
             .collect();
-        let mut counts = self.p_counts;
-        while counts.len() > 1 && counts.last() == Some(&0) {
-            counts.pop();
-        }
-        let statistic = merged.master.statistic();
-        PassResult {
-            log10_p: finite(statistic.tail().log10_p),
-            statistic,
-            unique_pairs: merged.master.scored(),
-            total_tokens: self.total_tokens,
-            records_total: self.records_total,
-            records_scored: self.records_scored,
-            skipped: self.skipped,
+        pass_result(
+            self.counts,
             inputs,
-            curve: merged.curve,
-            record_p: RecordPValues {
-                count: self.p_count,
-                bin_width: P_BIN_WIDTH,
-                counts,
-            },
-            accounts: merged.accounts,
-            spilled_runs: merged.spilled_runs,
-            fields_seen: self.fields_seen.into_iter().collect(),
-        }
+            merged,
+            self.fields_seen.into_iter().collect(),
+        )
+    }
+}
+
+/// A pass's result from its record counts, inputs and merged pairs.
+pub(crate) fn pass_result(
+    c: RecordCounts,
+    inputs: Vec<InputSummary>,
+    merged: Merged,
+    fields_seen: Vec<String>,
+) -> PassResult {
+    let mut counts = c.p_counts;
+    while counts.len() > 1 && counts.last() == Some(&0) {
+        counts.pop();
+    }
+    let statistic = merged.master.statistic();
+    PassResult {
+        log10_p: finite(statistic.tail().log10_p),
+        statistic,
+        unique_pairs: merged.master.scored(),
+        total_tokens: c.total_tokens,
+        records_total: c.records_total,
+        records_scored: c.records_scored,
+        skipped: c.skipped,
+        inputs,
+        curve: merged.curve,
+        record_p: RecordPValues {
+            count: c.p_count,
+            bin_width: P_BIN_WIDTH,
+            counts,
+        },
+        accounts: merged.accounts,
+        spilled_runs: merged.spilled_runs,
+        fields_seen,
     }
 }
 
@@ -717,24 +838,97 @@ pub(crate) fn finite(log10_p: f64) -> f64 {
     }
 }
 
-struct Merged {
-    master: Accumulator,
-    curve: Vec<CurvePoint>,
-    accounts: Vec<AccountResult>,
-    spilled_runs: usize,
+pub(crate) struct Merged {
+    pub master: Accumulator,
+    pub curve: Vec<CurvePoint>,
+    pub accounts: Vec<AccountResult>,
+    pub spilled_runs: usize,
 }
 
-struct PartResult {
-    master: Accumulator,
-    bins: Vec<Accumulator>,
-    accounts: Vec<Accumulator>,
+/// The accumulators of one partition of distinct pairs (or of any set of them): the master
+/// statistic, one per evidence-curve bin, one per account.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PartResult {
+    pub master: Accumulator,
+    pub bins: Vec<Accumulator>,
+    pub accounts: Vec<Accumulator>,
+}
+
+impl PartResult {
+    pub fn new(empty: &Accumulator, bins: usize, accounts: usize) -> Self {
+        PartResult {
+            master: empty.clone(),
+            bins: vec![empty.clone(); bins],
+            accounts: vec![empty.clone(); accounts],
+        }
+    }
+
+    /// Folds one distinct pair in: its master score into the master and its curve bin, and,
+    /// given its ids (context then token), its score under each account key.
+    #[inline]
+    pub fn add(
+        &mut self,
+        accounts: &[(String, Watermark<AnyPrf>)],
+        h: usize,
+        bin: usize,
+        score: f64,
+        ids: &[u32],
+    ) {
+        self.master.add(score);
+        let last = self.bins.len() - 1;
+        self.bins[bin.min(last)].add(score);
+        if !ids.is_empty() {
+            let (ctx, tok) = (&ids[..h], ids[h]);
+            for ((_, wm), acc) in accounts.iter().zip(self.accounts.iter_mut()) {
+                let st = wm.absorb(ctx);
+                acc.add(wm.score(&st, tok));
+            }
+        }
+    }
+
+    /// Adds another part of the same pass.
+    pub fn merge(&mut self, other: &PartResult) -> Result<()> {
+        if self.bins.len() != other.bins.len() || self.accounts.len() != other.accounts.len() {
+            return Err(ScanError::Internal(format!(
+                "parts of different shapes ({} vs {} curve bins, {} vs {} accounts)",
+                self.bins.len(),
+                other.bins.len(),
+                self.accounts.len(),
+                other.accounts.len()
+            )));
+        }
+        self.master.merge(&other.master)?;
+        for (a, b) in self.bins.iter_mut().zip(&other.bins) {
+            a.merge(b)?;
+        }
+        for (a, b) in self.accounts.iter_mut().zip(&other.accounts) {
+            a.merge(b)?;
+        }
+        Ok(())
+    }
+}
+
+/// Number of evidence-curve bins of a pass over `records_total` records.
+pub(crate) fn curve_bin_count(curve_bins: usize, records_total: u64) -> usize {
+    curve_bins.max(1).min(records_total.max(1) as usize)
+}
+
+/// Curve bin of a record ordinal: ⌊ord · bins / records⌋ (u128 only if u64 would overflow).
+#[inline]
+pub(crate) fn bin_of(ord: u64, bins: usize, records_total: u64) -> usize {
+    let records = records_total.max(1);
+    let b = match ord.checked_mul(bins as u64) {
+        Some(x) => x / records,
+        None => (u128::from(ord) * bins as u128 / u128::from(records)) as u64,
+    };
+    (b as usize).min(bins - 1)
 }
 
 /// Merges every worker's distinct pairs, partition by partition (in parallel), into the pooled
 /// statistic, the evidence curve and the account tests. Exact and order-independent: the
 /// accumulators are integer (binomial) or fixed point (Gumbel).
 fn merge(
-    keys: &Keys<'_>,
+    keys: &Keys,
     tables: Vec<(SortedRun, Vec<PathBuf>)>,
     stride: usize,
     records_total: u64,
@@ -752,18 +946,9 @@ fn merge(
     let spilled_runs = sources.files.len();
     let scheme = keys.master.scheme();
     let empty = Accumulator::for_scheme(&scheme)?;
-    let bins = curve_bins.max(1).min(records_total.max(1) as usize);
+    let bins = curve_bin_count(curve_bins, records_total);
     let h = keys.master.context_width();
     let next = AtomicU64::new(0);
-    let records = records_total.max(1);
-    // Curve bin of a record ordinal: ⌊ord · bins / records⌋ (u128 only if u64 would overflow).
-    let bin_of = |ord: u64| -> usize {
-        let b = match ord.checked_mul(bins as u64) {
-            Some(x) => x / records,
-            None => (u128::from(ord) * bins as u128 / u128::from(records)) as u64,
-        };
-        (b as usize).min(bins - 1)
-    };
     let results: Mutex<Vec<Option<PartResult>>> =
         Mutex::new((0..PARTITIONS).map(|_| None).collect());
     std::thread::scope(|scope| -> Result<()> {
@@ -775,23 +960,10 @@ fn merge(
                     if p >= PARTITIONS {
                         return Ok(());
                     }
-                    let mut part = PartResult {
-                        master: empty.clone(),
-                        bins: vec![empty.clone(); bins],
-                        accounts: vec![empty.clone(); keys.accounts.len()],
-                    };
+                    let mut part = PartResult::new(&empty, bins, keys.accounts.len());
                     sources.merge_partition(p, &mut |e, ids| {
-                        part.master.add(e.score);
-                        let b = bin_of(e.ord);
-                        part.bins[b.min(bins - 1)].add(e.score);
-                        if !ids.is_empty() {
-                            let (ctx, tok) = (&ids[..h], ids[h]);
-                            for ((_, wm), acc) in keys.accounts.iter().zip(part.accounts.iter_mut())
-                            {
-                                let st = wm.absorb(ctx);
-                                acc.add(wm.score(&st, tok));
-                            }
-                        }
+                        let b = bin_of(e.ord, bins, records_total);
+                        part.add(&keys.accounts, h, b, e.score, ids);
                     })?;
                     results
                         .lock()
@@ -809,18 +981,30 @@ fn merge(
     let results = results
         .into_inner()
         .map_err(|_| ScanError::Internal("merge lock poisoned".into()))?;
-    let mut master = empty.clone();
-    let mut bin_accs = vec![empty.clone(); bins];
-    let mut account_accs = vec![empty.clone(); keys.accounts.len()];
+    let names: Vec<String> = keys.accounts.iter().map(|(n, _)| n.clone()).collect();
+    let mut total = PartResult::new(&empty, bins, names.len());
     for part in results.into_iter().flatten() {
-        master.merge(&part.master)?;
-        for (a, b) in bin_accs.iter_mut().zip(&part.bins) {
-            a.merge(b)?;
-        }
-        for (a, b) in account_accs.iter_mut().zip(&part.accounts) {
-            a.merge(b)?;
-        }
+        total.merge(&part)?;
     }
+    let mut merged = combine(&empty, total, &names, records_total)?;
+    merged.spilled_runs = spilled_runs;
+    Ok(merged)
+}
+
+/// The pooled statistic, the cumulative evidence curve and the ranked account tests of a pass
+/// from the sum of its parts.
+pub(crate) fn combine(
+    empty: &Accumulator,
+    total: PartResult,
+    account_names: &[String],
+    records_total: u64,
+) -> Result<Merged> {
+    let PartResult {
+        master,
+        bins: bin_accs,
+        accounts: account_accs,
+    } = total;
+    let bins = bin_accs.len().max(1);
     // Cumulative evidence curve in input order.
     let mut curve = Vec::with_capacity(bins);
     let mut running = empty.clone();
@@ -835,12 +1019,11 @@ fn merge(
         });
     }
     // Accounts, adjusted and ranked.
-    let n = keys.accounts.len() as u64;
-    let mut accounts: Vec<AccountResult> = keys
-        .accounts
+    let n = account_names.len() as u64;
+    let mut accounts: Vec<AccountResult> = account_names
         .iter()
         .zip(account_accs)
-        .map(|((name, _), acc)| {
+        .map(|(name, acc)| {
             let statistic = acc.statistic();
             let tail = statistic.tail();
             let adj = bonferroni(tail, n);
@@ -866,7 +1049,7 @@ fn merge(
         master,
         curve,
         accounts,
-        spilled_runs,
+        spilled_runs: 0,
     })
 }
 

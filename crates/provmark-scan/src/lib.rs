@@ -38,6 +38,7 @@ pub mod input;
 pub mod output;
 mod record;
 pub mod report;
+pub mod split;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -49,7 +50,8 @@ use provmark_tokenize::Tokenizer;
 
 pub use check::read_accounts_file;
 pub use engine::{
-    AccountResult, CurvePoint, InputSummary, Progress, RecordPValues, SERVED_LOG_FORMAT,
+    AccountResult, CurvePoint, InputSummary, Progress, RecordCounts, RecordPValues,
+    RECORD_COUNTERS, SERVED_LOG_FORMAT,
 };
 pub use error::{Result, ScanError};
 pub use record::SkipReason;
@@ -219,6 +221,31 @@ fn nothing_scored_detail(r: &PassResult, field: &str) -> String {
     s
 }
 
+/// Refuses empty account ids, ids with control characters and ids listed twice.
+pub(crate) fn validate_accounts(accounts: &[String]) -> Result<()> {
+    for (i, a) in accounts.iter().enumerate() {
+        if a.is_empty() || a.chars().any(char::is_control) {
+            return Err(ScanError::Config {
+                name: "accounts",
+                reason: format!(
+                    "account #{} is empty or contains a control character",
+                    i + 1
+                ),
+            });
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, a) in accounts.iter().enumerate() {
+        if !seen.insert(a) {
+            return Err(ScanError::Config {
+                name: "accounts",
+                reason: format!("account #{} is listed more than once", i + 1),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Scans a corpus (and its control) and builds the unsealed report.
 ///
 /// A corpus (suspect or control) that scores no token pair is an error
@@ -246,26 +273,7 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
             reason: "no input given".into(),
         });
     }
-    for (i, a) in cfg.accounts.iter().enumerate() {
-        if a.is_empty() || a.chars().any(char::is_control) {
-            return Err(ScanError::Config {
-                name: "accounts",
-                reason: format!(
-                    "account #{} is empty or contains a control character",
-                    i + 1
-                ),
-            });
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    for (i, a) in cfg.accounts.iter().enumerate() {
-        if !seen.insert(a) {
-            return Err(ScanError::Config {
-                name: "accounts",
-                reason: format!("account #{} is listed more than once", i + 1),
-            });
-        }
-    }
+    validate_accounts(&cfg.accounts)?;
     let (files, mut skipped_inputs) = input::discover_all(&cfg.inputs)?;
     let (control_files, skipped_control) = input::discover_all(&cfg.control)?;
     let (filter_files, skipped_filter) = input::discover_all(&cfg.filter_from)?;
@@ -284,7 +292,10 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
             reason: "standard input (-) can be read only once".into(),
         });
     }
-    let tokenizer = Tokenizer::for_profile(&profile.tokenizer, cfg.tokenizer_path.as_deref())?;
+    let tokenizer = std::sync::Arc::new(Tokenizer::for_profile(
+        &profile.tokenizer,
+        cfg.tokenizer_path.as_deref(),
+    )?);
     let fingerprinter = PairFingerprinter::for_profile(profile);
     let h = profile.context_width;
     let fields = input::Fields {
@@ -314,7 +325,7 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
         )
     };
     let keys = Keys {
-        tokenizer: &tokenizer,
+        tokenizer: tokenizer.clone(),
         master: profile.watermark(None),
         accounts: engine::account_watermarks(profile, &cfg.accounts)?,
         fingerprinter,
@@ -374,7 +385,40 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
         })
     };
     progress.merging.store(false, Ordering::Relaxed);
-    let corpus = corpus_result(&main, cfg.alpha);
+    let run = report::RunInfo {
+        threads: cfg.threads,
+        memory_budget_bytes: cfg.memory_budget as u64,
+        spilled_runs: main.spilled_runs,
+        elapsed_seconds: (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    };
+    Ok(build_report(
+        profile,
+        cfg,
+        tokenizer.spec(),
+        &main,
+        control,
+        skipped_inputs,
+        filter_info,
+        run,
+    ))
+}
+
+/// The report of a scan from its passes (shared by [`scan`] and [`split::finish`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_report(
+    profile: &Profile,
+    cfg: &ScanConfig,
+    tokenizer: provmark_core::TokenizerSpec,
+    main: &PassResult,
+    control: Option<ControlResult>,
+    skipped_inputs: Vec<input::SkippedInput>,
+    filter_info: Option<report::FilterInfo>,
+    run: report::RunInfo,
+) -> Report {
+    let h = profile.context_width;
+    let min_tokens = cfg.min_tokens.max(h + 1);
+    let curve_bins = cfg.curve_bins.max(1);
+    let corpus = corpus_result(main, cfg.alpha);
     let attribution = main.accounts.first().map(|best| Attribution {
         accounts_tested: cfg.accounts.len() as u64,
         correction: "bonferroni".into(),
@@ -391,12 +435,12 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
         attribution.as_ref(),
         control.as_ref().map(|c| &c.corpus),
     );
-    Ok(Report {
+    Report {
         format: report::REPORT_FORMAT.into(),
         report_version: report::REPORT_VERSION,
         summary,
         evidence,
-        skipped_reasons: skipped_map(&main),
+        skipped_reasons: skipped_map(main),
         corpus,
         accounts: main.accounts.clone(),
         attribution,
@@ -410,7 +454,7 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
             field: cfg.field.clone(),
             prompt_field: cfg.prompt_field.clone(),
             id_field: cfg.id_field.clone(),
-            min_tokens: settings.min_tokens,
+            min_tokens,
             context_width: h,
             prf: profile.prf.clone(),
             dedup:
@@ -419,19 +463,14 @@ pub fn scan(profile: &Profile, cfg: &ScanConfig, progress: &Progress) -> Result<
             skip_special_tokens: true,
             skip_prompt_contexts: cfg.prompt_field.is_some(),
             filter: filter_info,
-            curve_bins: settings.curve_bins,
+            curve_bins,
         },
         key_id: profile.key_id().0.clone(),
         scheme: profile.scheme,
-        tokenizer: tokenizer.spec(),
+        tokenizer,
         version: env!("CARGO_PKG_VERSION").into(),
         created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        run: report::RunInfo {
-            threads: cfg.threads,
-            memory_budget_bytes: cfg.memory_budget as u64,
-            spilled_runs: main.spilled_runs,
-            elapsed_seconds: (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        },
+        run,
         mac: None,
-    })
+    }
 }
