@@ -452,20 +452,21 @@ fn _check(
         }
     };
     req.validate(&profile.inner).map_err(value_err)?;
-    let tok = if req.needs_tokenizer() {
-        match profile.tokenizer() {
-            Ok(t) => Some(t),
-            Err(_) if token_ids.is_some() => None,
-            Err(e) => return Err(e),
-        }
-    } else {
-        None
-    };
+    let by_ids = token_ids.is_some();
+    // Without the GIL from here on, the tokenizer's first load (a large table) included.
     py.allow_threads(|| {
-        let report = check::check(&profile.inner, tok, &req).map_err(|e| e.to_string())?;
-        serde_json::to_string(&report).map_err(|e| e.to_string())
+        let tok = if req.needs_tokenizer() {
+            match profile.tokenizer() {
+                Ok(t) => Some(t),
+                Err(_) if by_ids => None,
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        let report = check::check(&profile.inner, tok, &req).map_err(value_err)?;
+        serde_json::to_string(&report).map_err(value_err)
     })
-    .map_err(value_err)
 }
 
 /// `provmark scan`: the sealed JSON evidence report as a string.

@@ -99,7 +99,7 @@ def Embedder(profile: Profile, account: Optional[str] = None, vocab_size: Option
 
 
 def _ids_array(input_ids: Any) -> np.ndarray:
-    ids = np.asarray(input_ids)
+    ids = _as_array(input_ids)
     if ids.ndim == 1:
         ids = ids[None, :]
     if ids.ndim != 2:
@@ -115,12 +115,15 @@ class LogitsProcessor:
     """Green-list watermark with Hugging Face's ``LogitsProcessor`` calling convention.
 
     ``proc(input_ids, scores)`` takes ``[batch, seq]`` token ids and ``[batch, vocab]`` scores
-    (NumPy arrays, torch tensors, or anything with ``__array__``) and returns the scores with
-    ``+delta`` on the green tokens of each row's context (the last h ids of the row). A context
-    that already occurred in the row's generation is left unbiased (spec §4.3). Float32
-    C-contiguous CPU arrays are biased in place without a copy (a CPU float32 torch tensor
-    shares its memory through ``__array__``); other dtypes and devices are converted to
-    float32 and back.
+    (NumPy arrays, torch tensors, anything with ``__array__``, or DLPack producers with
+    ``__dlpack__``) and returns the scores with ``+delta`` on the green tokens of each row's
+    context (the last h ids of the row). A context that already occurred in the row's
+    generation is left unbiased (spec §4.3). Float32 C-contiguous writeable CPU memory is
+    biased in place without a copy (a CPU float32 torch tensor through ``.numpy()``, an
+    ``__array__`` that returns a view, a DLPack producer through ``np.from_dlpack``); other
+    dtypes and devices are converted to float32 and back. A torch tensor comes back as a
+    torch tensor; every other input as a NumPy array (sharing the input's memory when it was
+    biased in place).
 
     One processor follows one batch of generations: a call with another batch size, or with
     rows no longer than the previous call's, starts new sequences (or call :meth:`reset`).
@@ -136,7 +139,7 @@ class LogitsProcessor:
         self._core.reset()
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        ids = _ids_array(_to_numpy(input_ids))
+        ids = _ids_array(input_ids)
         if _is_torch(scores):
             if scores.device.type == "cpu" and scores.dtype == _torch().float32 and scores.is_contiguous():
                 arr = scores.detach().numpy()  # shares memory
@@ -145,7 +148,7 @@ class LogitsProcessor:
             arr = np.ascontiguousarray(scores.detach().float().cpu().numpy())
             self._core.apply(ids, arr)
             return _torch().from_numpy(arr).to(device=scores.device, dtype=scores.dtype)
-        arr = np.asarray(scores)
+        arr = _as_array(scores)
         squeeze = arr.ndim == 1
         if squeeze:
             arr = arr[None, :]
@@ -179,8 +182,8 @@ class Sampler:
         self._core.reset()
 
     def choose(self, input_ids: Any, logits: Any, seed: int) -> np.ndarray:
-        ids = _ids_array(_to_numpy(input_ids))
-        arr = np.asarray(_to_numpy(logits))
+        ids = _ids_array(input_ids)
+        arr = _as_array(logits)
         if arr.ndim == 1:
             arr = arr[None, :]
         arr = np.ascontiguousarray(arr, dtype=np.float32)
@@ -214,7 +217,7 @@ class VllmLogitsProcessor:
         ids = np.asarray(list(prompt) + list(output), dtype=np.int64)[None, :]
         if _is_torch(logits):
             return self._proc(ids, logits.unsqueeze(0))[0]
-        return self._proc(ids, np.asarray(logits)[None, :])[0]
+        return self._proc(ids, _as_array(logits)[None, :])[0]
 
 
 def _torch():
@@ -223,10 +226,18 @@ def _torch():
     return torch
 
 
-def _to_numpy(x: Any) -> Any:
+def _as_array(x: Any) -> np.ndarray:
+    """A NumPy view of ``x`` where possible (no copy): an ndarray as is, a torch tensor through
+    ``.numpy()`` (copied to the CPU first if it lives elsewhere), anything with ``__array__``
+    through ``np.asarray``, and a DLPack producer (``__dlpack__``/``__dlpack_device__``, e.g. a
+    CuPy or JAX CPU array) through ``np.from_dlpack``, which shares its memory."""
+    if isinstance(x, np.ndarray):
+        return x
     if _is_torch(x):
         return x.detach().cpu().numpy()
-    return x
+    if not hasattr(x, "__array__") and hasattr(x, "__dlpack__"):
+        return np.from_dlpack(x)
+    return np.asarray(x)
 
 
 def _profile_inner(profile: Union[Profile, PathLike]) -> "_provmark.Profile":
