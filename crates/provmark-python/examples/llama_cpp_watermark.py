@@ -104,7 +104,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-tokens", type=int, default=200)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--prompts", type=int, default=len(PROMPTS), help="how many of the built-in prompts")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="llama.cpp threads (its workers spin-wait: use 1 on a busy machine)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", help="write every figure to this file")
     args = ap.parse_args(argv)

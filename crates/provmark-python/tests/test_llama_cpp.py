@@ -51,7 +51,10 @@ def example_run(cli, tmp_path_factory):
     out = d / "result.json"
     subprocess.run(
         [sys.executable, str(EXAMPLE), "--model", str(MODEL), *profiles, "--json", str(out),
-         "--max-tokens", "160", "--temperature", "1.0", "--seed", "1"],
+         "--max-tokens", "160", "--temperature", "1.0", "--seed", "1",
+         # One thread: llama.cpp's workers spin-wait, so two threads on a loaded 2-core machine
+         # were 7x slower (58 s vs 8.5 s for the same two answers).
+         "--threads", "1"],
         check=True,
     )
     return json.loads(out.read_text())
