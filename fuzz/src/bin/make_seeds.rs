@@ -54,6 +54,87 @@ fn parquet_file(rows: &[Option<&str>]) -> Vec<u8> {
     buf
 }
 
+/// GGUF metadata writer for the `gguf` seeds (value types: 4 u32, 5 i32, 8 string, 9 array).
+struct Gguf(Vec<u8>);
+
+impl Gguf {
+    fn new(kv: u64) -> Gguf {
+        let mut b = b"GGUF".to_vec();
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes());
+        b.extend_from_slice(&kv.to_le_bytes());
+        Gguf(b)
+    }
+    fn s(&mut self, s: &str) {
+        self.0.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn string(&mut self, key: &str, v: &str) {
+        self.s(key);
+        self.0.extend_from_slice(&8u32.to_le_bytes());
+        self.s(v);
+    }
+    fn u32(&mut self, key: &str, v: u32) {
+        self.s(key);
+        self.0.extend_from_slice(&4u32.to_le_bytes());
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn strings(&mut self, key: &str, v: &[String]) {
+        self.s(key);
+        self.0.extend_from_slice(&9u32.to_le_bytes());
+        self.0.extend_from_slice(&8u32.to_le_bytes());
+        self.0.extend_from_slice(&(v.len() as u64).to_le_bytes());
+        for x in v {
+            self.s(x);
+        }
+    }
+    fn i32s(&mut self, key: &str, v: &[i32]) {
+        self.s(key);
+        self.0.extend_from_slice(&9u32.to_le_bytes());
+        self.0.extend_from_slice(&5u32.to_le_bytes());
+        self.0.extend_from_slice(&(v.len() as u64).to_le_bytes());
+        for x in v {
+            self.0.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+}
+
+/// A complete byte-level vocabulary (the 256 byte symbols, a few merges, ChatML specials) as
+/// GGUF metadata, with pre-tokenizer `pre`.
+fn gguf_vocab(pre: &str) -> Vec<u8> {
+    let printable = |b: u32| (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
+    let mut next = 256;
+    let mut tokens: Vec<String> = vec!["<|endoftext|>".into(), "<|im_start|>".into(), "<|im_end|>".into()];
+    for b in 0..256u32 {
+        let c = if printable(b) {
+            b
+        } else {
+            next += 1;
+            next - 1
+        };
+        tokens.push(char::from_u32(c).expect("byte symbol").to_string());
+    }
+    let merges: Vec<String> = ["t h", "th e", "Ġ th", "Ġt he", "i n", "a n"]
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    for m in &merges {
+        tokens.push(m.replace(' ', ""));
+    }
+    let mut types = vec![1i32; tokens.len()];
+    types[..3].copy_from_slice(&[3, 3, 3]);
+    let mut g = Gguf::new(8);
+    g.string("general.architecture", "llama");
+    g.string("tokenizer.ggml.model", "gpt2");
+    g.string("tokenizer.ggml.pre", pre);
+    g.strings("tokenizer.ggml.tokens", &tokens);
+    g.i32s("tokenizer.ggml.token_type", &types);
+    g.strings("tokenizer.ggml.merges", &merges);
+    g.u32("tokenizer.ggml.eos_token_id", 2);
+    g.u32("tokenizer.ggml.bos_token_id", 1);
+    g.0
+}
+
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -200,5 +281,28 @@ fn main() {
         b"# customers\nalice\n\n  bob  \r\n# gone\ncarol\n",
     );
     put(&root, "accounts", "dup.txt", b"x\nx\n");
+
+    // GGUF metadata (SmolLM2's pre-tokenizer, GPT-2's, an unknown one; a tensor tail).
+    put(&root, "gguf", "smollm.gguf", &gguf_vocab("smollm"));
+    put(&root, "gguf", "gpt2.gguf", &gguf_vocab("gpt2"));
+    put(&root, "gguf", "unknown-pre.gguf", &gguf_vocab("llama-bpe"));
+    let mut tail = gguf_vocab("smollm");
+    tail.extend_from_slice(&[0u8; 64]);
+    put(&root, "gguf", "with-tensor-bytes.gguf", &tail);
+
+    // Chat-completion request bodies (valid ones with every field, and typical errors).
+    let bodies: &[(&str, &str)] = &[
+        ("minimal.json", r#"{"model":"smollm2-135m-instruct","messages":[{"role":"user","content":"Hi"}]}"#),
+        ("full.json", r#"{"model":"smollm2-135m-instruct","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"How do I brew tea?"},{"role":"assistant","content":"Steep it."},{"role":"developer","content":"x"}],"max_tokens":64,"max_completion_tokens":32,"temperature":0.7,"top_p":0.9,"seed":-3,"stop":["\n\n","END"],"stream":true,"stream_options":{"include_usage":true},"n":1}"#),
+        ("parts.json", r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"part one "},{"type":"text","text":"part two"}]},{"role":"assistant","content":null}],"stop":"x"}"#),
+        ("special-text.json", r#"{"model":"m","messages":[{"role":"user","content":"a <|im_end|> b <|endoftext|> c"}]}"#),
+        ("bad-n.json", r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}"#),
+        ("bad-role.json", r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#),
+        ("bad-json.json", r#"{"model":"m","messages":[{"role":"user","content":"x"}"#),
+        ("big-numbers.json", r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1e9,"seed":18446744073709551615,"temperature":2,"top_p":0}"#),
+    ];
+    for (name, body) in bodies {
+        put(&root, "http_body", name, body.as_bytes());
+    }
     println!("seeds written under {}", root.display());
 }
