@@ -102,9 +102,15 @@ impl Gguf {
 /// A complete byte-level vocabulary (the 256 byte symbols, a few merges, ChatML specials) as
 /// GGUF metadata, with pre-tokenizer `pre`.
 fn gguf_vocab(pre: &str) -> Vec<u8> {
-    let printable = |b: u32| (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
+    let printable = |b: u32| {
+        (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b)
+    };
     let mut next = 256;
-    let mut tokens: Vec<String> = vec!["<|endoftext|>".into(), "<|im_start|>".into(), "<|im_end|>".into()];
+    let mut tokens: Vec<String> = vec![
+        "<|endoftext|>".into(),
+        "<|im_start|>".into(),
+        "<|im_end|>".into(),
+    ];
     for b in 0..256u32 {
         let c = if printable(b) {
             b
@@ -292,14 +298,38 @@ fn main() {
 
     // Chat-completion request bodies (valid ones with every field, and typical errors).
     let bodies: &[(&str, &str)] = &[
-        ("minimal.json", r#"{"model":"smollm2-135m-instruct","messages":[{"role":"user","content":"Hi"}]}"#),
-        ("full.json", r#"{"model":"smollm2-135m-instruct","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"How do I brew tea?"},{"role":"assistant","content":"Steep it."},{"role":"developer","content":"x"}],"max_tokens":64,"max_completion_tokens":32,"temperature":0.7,"top_p":0.9,"seed":-3,"stop":["\n\n","END"],"stream":true,"stream_options":{"include_usage":true},"n":1}"#),
-        ("parts.json", r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"part one "},{"type":"text","text":"part two"}]},{"role":"assistant","content":null}],"stop":"x"}"#),
-        ("special-text.json", r#"{"model":"m","messages":[{"role":"user","content":"a <|im_end|> b <|endoftext|> c"}]}"#),
-        ("bad-n.json", r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}"#),
-        ("bad-role.json", r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#),
-        ("bad-json.json", r#"{"model":"m","messages":[{"role":"user","content":"x"}"#),
-        ("big-numbers.json", r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1e9,"seed":18446744073709551615,"temperature":2,"top_p":0}"#),
+        (
+            "minimal.json",
+            r#"{"model":"smollm2-135m-instruct","messages":[{"role":"user","content":"Hi"}]}"#,
+        ),
+        (
+            "full.json",
+            r#"{"model":"smollm2-135m-instruct","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"How do I brew tea?"},{"role":"assistant","content":"Steep it."},{"role":"developer","content":"x"}],"max_tokens":64,"max_completion_tokens":32,"temperature":0.7,"top_p":0.9,"seed":-3,"stop":["\n\n","END"],"stream":true,"stream_options":{"include_usage":true},"n":1}"#,
+        ),
+        (
+            "parts.json",
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"part one "},{"type":"text","text":"part two"}]},{"role":"assistant","content":null}],"stop":"x"}"#,
+        ),
+        (
+            "special-text.json",
+            r#"{"model":"m","messages":[{"role":"user","content":"a <|im_end|> b <|endoftext|> c"}]}"#,
+        ),
+        (
+            "bad-n.json",
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}"#,
+        ),
+        (
+            "bad-role.json",
+            r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#,
+        ),
+        (
+            "bad-json.json",
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}"#,
+        ),
+        (
+            "big-numbers.json",
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1e9,"seed":18446744073709551615,"temperature":2,"top_p":0}"#,
+        ),
     ];
     for (name, body) in bodies {
         put(&root, "http_body", name, body.as_bytes());
