@@ -23,7 +23,7 @@ fn a_toy_arm_trains_answers_is_scanned_and_resumes() {
         c.current_dir(root())
             .args(["eval", "real-distill", step, "--student", "scratch"])
             .args(["--fraction", "0.25", "--train-answers", "8", "--steps", "4"])
-            .args(["--batch", "2", "--seq-len", "48", "--student-answers", "2"])
+            .args(["--batch", "2", "--seq-len", "96", "--student-answers", "2"])
             .args(["--open-model-texts", "2", "--model"])
             .arg(&model)
             .arg("--dir")
@@ -108,7 +108,7 @@ fn a_toy_arm_trains_answers_is_scanned_and_resumes() {
                 "--accounts",
             ])
             .args(["--fraction", "0.25", "--train-answers", "8", "--steps", "2"])
-            .args(["--batch", "2", "--seq-len", "48", "--student-answers", "2"])
+            .args(["--batch", "2", "--seq-len", "96", "--student-answers", "2"])
             .args(["--open-model-texts", "1", "--teacher-answers", "3"])
             .args(["--teacher-max-tokens", "12", "--model"])
             .arg(&model)

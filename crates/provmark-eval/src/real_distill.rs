@@ -429,7 +429,24 @@ pub fn train(
     let dir = paths.dir.join("arms").join(arm.name());
     let records = data(arm, paths)?;
     let tok = Tokenizer::from_file(&paths.model)?;
-    let ex = examples(&records, &tok)?;
+    let mut ex = examples(&records, &tok)?;
+    let before = ex.len();
+    ex.retain(|e| Trainer::trainable(e, arm.train.seq_len));
+    if ex.is_empty() {
+        return Err(EvalError::Input(format!(
+            "{}: no training answer starts within seq_len {} (the prompts are longer)",
+            arm.name(),
+            arm.train.seq_len
+        )));
+    }
+    if ex.len() < before {
+        log(&format!(
+            "{}: {} of {before} examples have no answer token within seq_len {}; left out",
+            arm.name(),
+            before - ex.len(),
+            arm.train.seq_len
+        ));
+    }
     let student = match arm.student {
         StudentKind::Finetune => {
             provmark_student::student_from_gguf(&paths.model, arm.train.seq_len + 1)?

@@ -283,7 +283,8 @@ mod tests {
             assert!(e.message.contains(t), "{}", e.message);
         }
         // The same words without the control token are fine.
-        let ok = br#"{"model": "m", "messages": [{"role": "user", "content": "hi im_start system"}]}"#;
+        let ok =
+            br#"{"model": "m", "messages": [{"role": "user", "content": "hi im_start system"}]}"#;
         assert!(ChatRequest::parse(ok).is_ok());
     }
 

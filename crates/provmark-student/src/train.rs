@@ -91,9 +91,14 @@ pub fn batch_tensors(examples: &[&Example], seq_len: usize) -> Result<(Tensor, T
         .map(|e| e.tokens.len().min(seq_len + 1).saturating_sub(1))
         .collect();
     let t = lens.iter().copied().max().unwrap_or(0);
-    if t == 0 {
+    let targets: usize = examples
+        .iter()
+        .zip(&lens)
+        .map(|(e, &n)| n.saturating_sub(e.loss_from.max(1).saturating_sub(1)))
+        .sum();
+    if t == 0 || targets == 0 {
         return Err(StudentError::Input(
-            "a batch with no training tokens".into(),
+            "a batch with no target tokens (every answer starts beyond seq_len)".into(),
         ));
     }
     let b = examples.len();
@@ -198,6 +203,12 @@ impl Trainer {
         self.state.step >= self.cfg.steps
     }
 
+    /// Whether an example has a target token within `seq_len` (others cannot train anything).
+    pub fn trainable(example: &Example, seq_len: usize) -> bool {
+        let n = example.tokens.len().min(seq_len + 1).saturating_sub(1);
+        example.loss_from.max(1) <= n
+    }
+
     /// One optimiser step on the next batch; returns its loss.
     pub fn step(&mut self, examples: &[Example]) -> Result<f32> {
         if examples.is_empty() {
@@ -211,6 +222,12 @@ impl Trainer {
         let loss = self.student.loss(&ids, &tg, &mask)?;
         self.opt.backward_step(&loss)?;
         let l = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
+        if !l.is_finite() {
+            return Err(StudentError::Input(format!(
+                "the training loss became {l} at step {}",
+                self.state.step
+            )));
+        }
         self.state.tokens += mask.sum_all()?.to_scalar::<f32>()? as u64;
         self.state.losses.push((self.state.step, l));
         self.state.step += 1;

@@ -229,3 +229,16 @@ fn provmark_tokenize_ids() -> Vec<u32> {
         1, 4093, 198, 2020, 638, 339, 919, 5341, 47, 2, 198, 1, 520, 9531, 198,
     ]
 }
+
+#[test]
+fn a_batch_without_target_tokens_is_an_error_not_a_nan_loss() {
+    use provmark_student::train::batch_tensors;
+    let long_prompt = Example {
+        tokens: (0..30).collect(),
+        loss_from: 25,
+    };
+    assert!(!Trainer::trainable(&long_prompt, 16));
+    assert!(Trainer::trainable(&long_prompt, 26));
+    assert!(batch_tensors(&[&long_prompt], 16).is_err());
+    assert!(batch_tensors(&[&long_prompt], 26).is_ok());
+}
