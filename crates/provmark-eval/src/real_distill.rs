@@ -193,15 +193,10 @@ pub fn account_data(
     let dir = paths.dir.join("teacher");
     std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
     let path = dir.join(format!("accounts-{scheme_name}.jsonl"));
-    let have: BTreeSet<usize> = if path.is_file() {
-        read_records::<AccountAnswer>(&path)
-            .unwrap_or_default()
-            .iter()
-            .map(|a| a.i)
-            .collect()
-    } else {
-        BTreeSet::new()
-    };
+    let have: BTreeSet<usize> = load_appended::<AccountAnswer>(&path)?
+        .iter()
+        .map(|a| a.i)
+        .collect();
     let prompts = read_prompts(&paths.prompts)?;
     let train_prompts: Vec<&(String, String)> = prompts
         .iter()
@@ -385,6 +380,49 @@ pub fn data(arm: &ArmConfig, paths: &Paths) -> Result<Vec<TrainRecord>> {
     Ok(records)
 }
 
+/// The records of a file this process appends to, one JSON object per line. A torn last line (a
+/// run killed mid-write) is cut off the file so the run can resume; a bad line elsewhere is an
+/// error. A missing file holds nothing.
+fn load_appended<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(EvalError::io(path, e)),
+    };
+    let mut out = Vec::new();
+    let mut good = 0usize;
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    for (k, line) in lines.iter().enumerate() {
+        if line.is_empty() {
+            good += 1;
+            continue;
+        }
+        match serde_json::from_slice::<T>(line) {
+            Ok(r) => {
+                out.push(r);
+                good += line.len() + 1;
+            }
+            // Only the last line can be torn.
+            Err(_) if k + 1 == lines.len() => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| EvalError::io(path, e))?;
+                f.set_len(good.min(bytes.len()) as u64)
+                    .map_err(|e| EvalError::io(path, e))?;
+            }
+            Err(e) => {
+                return Err(EvalError::Input(format!(
+                    "{} line {}: {e}",
+                    path.display(),
+                    k + 1
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn read_records<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
     let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
     text.lines()
@@ -530,15 +568,10 @@ pub fn answer(
         return Err(EvalError::Input("no held-out prompts are left".into()));
     }
     let path = dir.join("answers.jsonl");
-    let have: BTreeSet<usize> = if path.is_file() {
-        read_records::<StudentAnswer>(&path)
-            .unwrap_or_default()
-            .iter()
-            .map(|a| a.i)
-            .collect()
-    } else {
-        BTreeSet::new()
-    };
+    let have: BTreeSet<usize> = load_appended::<StudentAnswer>(&path)?
+        .iter()
+        .map(|a| a.i)
+        .collect();
     let todo: Vec<(usize, String)> = (0..arm.student_answers)
         .filter(|i| !have.contains(i))
         .map(|i| (i, held[i % held.len()].1.clone()))
@@ -734,4 +767,43 @@ pub fn detect(arm: &ArmConfig, paths: &Paths, open_model_texts: usize) -> Result
             .collect(),
         config: arm.clone(),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_line_is_cut_and_the_rest_kept() {
+        let d = std::env::temp_dir().join(format!("provmark-rd-append-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("answers.jsonl");
+        let rec = |i: usize| {
+            serde_json::to_string(&StudentAnswer {
+                i,
+                prompt_id: "p1".into(),
+                prompt: "q".into(),
+                text: "a".into(),
+            })
+            .unwrap()
+                + "\n"
+        };
+        let whole = rec(0) + &rec(1);
+        std::fs::write(&p, whole.clone() + &rec(2)[..7]).unwrap();
+        let got: Vec<usize> = load_appended::<StudentAnswer>(&p)
+            .unwrap()
+            .iter()
+            .map(|a| a.i)
+            .collect();
+        assert_eq!(got, vec![0, 1]);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), whole);
+        // A bad line that is not the last is an error, not a silent restart.
+        std::fs::write(&p, rec(0) + "garbage\n" + &rec(1)).unwrap();
+        assert!(load_appended::<StudentAnswer>(&p).is_err());
+        assert!(load_appended::<StudentAnswer>(&d.join("absent.jsonl"))
+            .unwrap()
+            .is_empty());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
