@@ -103,6 +103,11 @@ pub struct AccountResult {
     pub adjusted_p_value: f64,
     /// The raw statistic under this account's key.
     pub statistic: Statistic,
+    /// This account key's cumulative evidence curve in input order (as the report's `curve` is
+    /// the master key's), recorded for the top-ranked account when its key, not the master key,
+    /// carries the evidence (the rule of [`crate::report::overall_evidence`]); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve: Vec<CurvePoint>,
 }
 
 /// Histogram of per-record p-values on a −log10 scale (for the QQ plot).
@@ -845,52 +850,82 @@ pub(crate) struct Merged {
     pub spilled_runs: usize,
 }
 
+/// Most evidence-curve bins kept per account: an account's curve bin joins `k` consecutive
+/// master-curve bins ([`account_bin_stride`]), so that memory and a split scan's pieces grow as
+/// accounts × 50, not × 200, and every point of an account's curve lies on a point of the
+/// master key's (same records, same pairs scored).
+pub(crate) const ACCOUNT_CURVE_BINS: usize = 50;
+
+/// Master-curve bins per account-curve bin for a pass with `bins` master bins.
+pub(crate) fn account_bin_stride(bins: usize) -> usize {
+    bins.max(1).div_ceil(ACCOUNT_CURVE_BINS)
+}
+
 /// The accumulators of one partition of distinct pairs (or of any set of them): the master
-/// statistic, one per evidence-curve bin, one per account.
+/// statistic, one per evidence-curve bin, and per account one per account-curve bin.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct PartResult {
     pub master: Accumulator,
     pub bins: Vec<Accumulator>,
+    /// Account `a`'s curve bin `b` at `a * account_bins + b`.
     pub accounts: Vec<Accumulator>,
+    /// Curve bins per account.
+    pub account_bins: usize,
+}
+
+/// Curve bins per account of a pass with `bins` master curve bins.
+pub(crate) fn account_bin_count(bins: usize) -> usize {
+    bins.max(1).div_ceil(account_bin_stride(bins))
 }
 
 impl PartResult {
     pub fn new(empty: &Accumulator, bins: usize, accounts: usize) -> Self {
+        let account_bins = account_bin_count(bins);
         PartResult {
             master: empty.clone(),
             bins: vec![empty.clone(); bins],
-            accounts: vec![empty.clone(); accounts],
+            accounts: vec![empty.clone(); accounts * account_bins],
+            account_bins,
         }
     }
 
-    /// Folds one distinct pair in: its master score into the master and its curve bin, and,
-    /// given its ids (context then token), its score under each account key.
+    /// Folds one distinct pair in, given the smallest ordinal it occurs at among
+    /// `records_total` records: its master score into the master and its curve bin, and, given
+    /// its ids (context then token), its score under each account key into that account's bin.
     #[inline]
     pub fn add(
         &mut self,
         accounts: &[(String, Watermark<AnyPrf>)],
         h: usize,
-        bin: usize,
+        ord: u64,
+        records_total: u64,
         score: f64,
         ids: &[u32],
     ) {
         self.master.add(score);
-        let last = self.bins.len() - 1;
-        self.bins[bin.min(last)].add(score);
+        let bin = bin_of(ord, self.bins.len(), records_total);
+        self.bins[bin].add(score);
         if !ids.is_empty() {
+            let ab = (bin / account_bin_stride(self.bins.len())).min(self.account_bins - 1);
             let (ctx, tok) = (&ids[..h], ids[h]);
-            for ((_, wm), acc) in accounts.iter().zip(self.accounts.iter_mut()) {
+            for ((_, wm), accs) in accounts
+                .iter()
+                .zip(self.accounts.chunks_exact_mut(self.account_bins))
+            {
                 let st = wm.absorb(ctx);
-                acc.add(wm.score(&st, tok));
+                accs[ab].add(wm.score(&st, tok));
             }
         }
     }
 
     /// Adds another part of the same pass.
     pub fn merge(&mut self, other: &PartResult) -> Result<()> {
-        if self.bins.len() != other.bins.len() || self.accounts.len() != other.accounts.len() {
+        if self.bins.len() != other.bins.len()
+            || self.accounts.len() != other.accounts.len()
+            || self.account_bins != other.account_bins
+        {
             return Err(ScanError::Internal(format!(
-                "parts of different shapes ({} vs {} curve bins, {} vs {} accounts)",
+                "parts of different shapes ({} vs {} curve bins, {} vs {} account bins)",
                 self.bins.len(),
                 other.bins.len(),
                 self.accounts.len(),
@@ -916,6 +951,7 @@ pub(crate) fn curve_bin_count(curve_bins: usize, records_total: u64) -> usize {
 /// Curve bin of a record ordinal: ⌊ord · bins / records⌋ (u128 only if u64 would overflow).
 #[inline]
 pub(crate) fn bin_of(ord: u64, bins: usize, records_total: u64) -> usize {
+    let bins = bins.max(1);
     let records = records_total.max(1);
     let b = match ord.checked_mul(bins as u64) {
         Some(x) => x / records,
@@ -949,46 +985,68 @@ fn merge(
     let bins = curve_bin_count(curve_bins, records_total);
     let h = keys.master.context_width();
     let next = AtomicU64::new(0);
-    let results: Mutex<Vec<Option<PartResult>>> =
-        Mutex::new((0..PARTITIONS).map(|_| None).collect());
-    std::thread::scope(|scope| -> Result<()> {
+    // Each thread folds the partitions it takes into one part of its own (the accumulators are
+    // exact, so which thread took which partition does not change the sum).
+    let parts = std::thread::scope(|scope| -> Result<Vec<PartResult>> {
         let mut handles = Vec::new();
         for _ in 0..threads.max(1) {
-            handles.push(scope.spawn(|| -> Result<()> {
+            handles.push(scope.spawn(|| -> Result<PartResult> {
+                let mut part = PartResult::new(&empty, bins, keys.accounts.len());
                 loop {
                     let p = next.fetch_add(1, Ordering::Relaxed) as usize;
                     if p >= PARTITIONS {
-                        return Ok(());
+                        return Ok(part);
                     }
-                    let mut part = PartResult::new(&empty, bins, keys.accounts.len());
                     sources.merge_partition(p, &mut |e, ids| {
-                        let b = bin_of(e.ord, bins, records_total);
-                        part.add(&keys.accounts, h, b, e.score, ids);
+                        part.add(&keys.accounts, h, e.ord, records_total, e.score, ids);
                     })?;
-                    results
-                        .lock()
-                        .map_err(|_| ScanError::Internal("merge lock poisoned".into()))?[p] =
-                        Some(part);
                 }
             }));
         }
+        let mut parts = Vec::with_capacity(handles.len());
         for h in handles {
-            h.join()
-                .map_err(|_| ScanError::Internal("merge thread panicked".into()))??;
+            parts.push(
+                h.join()
+                    .map_err(|_| ScanError::Internal("merge thread panicked".into()))??,
+            );
         }
-        Ok(())
+        Ok(parts)
     })?;
-    let results = results
-        .into_inner()
-        .map_err(|_| ScanError::Internal("merge lock poisoned".into()))?;
     let names: Vec<String> = keys.accounts.iter().map(|(n, _)| n.clone()).collect();
     let mut total = PartResult::new(&empty, bins, names.len());
-    for part in results.into_iter().flatten() {
-        total.merge(&part)?;
+    for part in &parts {
+        total.merge(part)?;
     }
     let mut merged = combine(&empty, total, &names, records_total)?;
     merged.spilled_runs = spilled_runs;
     Ok(merged)
+}
+
+/// The cumulative evidence curve from per-bin accumulators, in input order: bin `b` of
+/// `bin_accs` joins master-curve bins `stride·b ..= stride·b + stride − 1` of the pass's
+/// `bins` (equal ranges of record ordinals).
+fn cumulative_curve(
+    empty: &Accumulator,
+    bin_accs: &[Accumulator],
+    records_total: u64,
+    bins: usize,
+    stride: usize,
+) -> Result<Vec<CurvePoint>> {
+    let bins = bins.max(1);
+    let r = records_total.max(1) as u128;
+    let mut curve = Vec::with_capacity(bin_accs.len());
+    let mut running = empty.clone();
+    for (b, acc) in bin_accs.iter().enumerate() {
+        running.merge(acc)?;
+        let last = (b * stride + stride - 1).min(bins - 1);
+        let end = ((last as u128 + 1) * r).div_ceil(bins as u128) as u64;
+        curve.push(CurvePoint {
+            records: end.min(records_total),
+            scored_tokens: running.scored(),
+            log10_p: finite(running.statistic().tail().log10_p),
+        });
+    }
+    Ok(curve)
 }
 
 /// The pooled statistic, the cumulative evidence curve and the ranked account tests of a pass
@@ -1003,40 +1061,36 @@ pub(crate) fn combine(
         master,
         bins: bin_accs,
         accounts: account_accs,
+        account_bins,
     } = total;
-    let bins = bin_accs.len().max(1);
-    // Cumulative evidence curve in input order.
-    let mut curve = Vec::with_capacity(bins);
-    let mut running = empty.clone();
-    let r = records_total.max(1) as u128;
-    for (b, acc) in bin_accs.iter().enumerate() {
-        running.merge(acc)?;
-        let end = ((b as u128 + 1) * r).div_ceil(bins as u128) as u64;
-        curve.push(CurvePoint {
-            records: end.min(records_total),
-            scored_tokens: running.scored(),
-            log10_p: finite(running.statistic().tail().log10_p),
-        });
-    }
+    let bins = bin_accs.len();
+    let curve = cumulative_curve(empty, &bin_accs, records_total, bins, 1)?;
     // Accounts, adjusted and ranked.
     let n = account_names.len() as u64;
-    let mut accounts: Vec<AccountResult> = account_names
+    let mut accounts = Vec::with_capacity(account_names.len());
+    let mut account_curves = Vec::with_capacity(account_names.len());
+    for (name, accs) in account_names
         .iter()
-        .zip(account_accs)
-        .map(|(name, acc)| {
-            let statistic = acc.statistic();
-            let tail = statistic.tail();
-            let adj = bonferroni(tail, n);
-            AccountResult {
-                rank: 0,
-                account: name.clone(),
-                log10_p: finite(tail.log10_p),
-                adjusted_log10_p: finite(adj.log10_p),
-                adjusted_p_value: adj.p_value(),
-                statistic,
-            }
-        })
-        .collect();
+        .zip(account_accs.chunks_exact(account_bins.max(1)))
+    {
+        let mut acc = empty.clone();
+        for a in accs {
+            acc.merge(a)?;
+        }
+        let statistic = acc.statistic();
+        let tail = statistic.tail();
+        let adj = bonferroni(tail, n);
+        accounts.push(AccountResult {
+            rank: 0,
+            account: name.clone(),
+            log10_p: finite(tail.log10_p),
+            adjusted_log10_p: finite(adj.log10_p),
+            adjusted_p_value: adj.p_value(),
+            statistic,
+            curve: Vec::new(),
+        });
+        account_curves.push((name.clone(), accs));
+    }
     accounts.sort_by(|a, b| {
         a.log10_p
             .total_cmp(&b.log10_p)
@@ -1044,6 +1098,16 @@ pub(crate) fn combine(
     });
     for (i, a) in accounts.iter_mut().enumerate() {
         a.rank = i + 1;
+    }
+    // When an account's key, not the master key, carries the evidence, that account's curve.
+    let master_log10_p = finite(master.statistic().tail().log10_p);
+    if let Some(best) = accounts.first_mut().filter(|b| b.log10_p < master_log10_p) {
+        let accs = account_curves
+            .iter()
+            .find(|(name, _)| *name == best.account)
+            .map(|(_, accs)| *accs)
+            .ok_or_else(|| ScanError::Internal("ranked account not among the parts".into()))?;
+        best.curve = cumulative_curve(empty, accs, records_total, bins, account_bin_stride(bins))?;
     }
     Ok(Merged {
         master,

@@ -475,27 +475,65 @@ details pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;backgroun
     }
     o.push_str("</table>");
 
-    o.push_str("<h2>Evidence as the corpus is read</h2><p>Strength of evidence (−log10 p) of the pooled test over all distinct token pairs read so far, in input order, under our master key. Text without the watermark stays near zero; the dashed line is the threshold.");
-    if let Some(a) = ev.strongest_key.strip_prefix("account:") {
-        let _ = write!(
-            o,
-            " The verdict rests on account <b>{}</b>'s key, not the master key: its final strength is the marked point (the per-account curve is not recorded).",
-            escape(a)
-        );
+    // The curve of the key behind the verdict: an account's when its key carries the evidence
+    // (reports since the per-account curve was recorded), else the master key's.
+    let verdict_account = ev.strongest_key.strip_prefix("account:");
+    let account_curve = report
+        .accounts
+        .first()
+        .filter(|a| Some(a.account.as_str()) == verdict_account && !a.curve.is_empty());
+    o.push_str("<h2>Evidence as the corpus is read</h2><p>Strength of evidence (−log10 p) of the pooled test over all distinct token pairs read so far, in input order, ");
+    match (verdict_account, account_curve) {
+        (Some(a), Some(_)) => {
+            let _ = write!(
+                o,
+                "under account <b>{}</b>'s key, which carries the verdict (the master key's curve is drawn in grey for comparison).",
+                escape(a)
+            );
+        }
+        (Some(a), None) => {
+            let _ = write!(
+                o,
+                "under our master key. The verdict rests on account <b>{}</b>'s key, not the master key: its final strength is the marked point (this report does not record the per-account curve).",
+                escape(a)
+            );
+        }
+        (None, _) => o.push_str("under our master key."),
     }
-    o.push_str("</p>");
-    let mut series = vec![Series {
-        name: "suspect corpus (master key)",
-        color: "#b03a2e",
-        points: std::iter::once((0.0, 0.0))
-            .chain(
-                report
-                    .curve
-                    .iter()
-                    .map(|p| (p.scored_tokens as f64, -p.log10_p)),
-            )
-            .collect(),
-    }];
+    o.push_str(
+        " Text without the watermark stays near zero; the dashed line is the threshold.</p>",
+    );
+    let curve_points = |c: &[crate::engine::CurvePoint]| -> Vec<(f64, f64)> {
+        std::iter::once((0.0, 0.0))
+            .chain(c.iter().map(|p| (p.scored_tokens as f64, -p.log10_p)))
+            .collect()
+    };
+    let account_name = verdict_account
+        .map(|a| format!("suspect corpus (account {a}'s key)"))
+        .unwrap_or_default();
+    let (shown_key, shown_curve) = match account_curve {
+        Some(a) => (ev.strongest_key.as_str(), &a.curve),
+        None => ("master", &report.curve),
+    };
+    let mut series = match account_curve {
+        Some(a) => vec![
+            Series {
+                name: &account_name,
+                color: "#b03a2e",
+                points: curve_points(&a.curve),
+            },
+            Series {
+                name: "suspect corpus (master key)",
+                color: "#999999",
+                points: curve_points(&report.curve),
+            },
+        ],
+        None => vec![Series {
+            name: "suspect corpus (master key)",
+            color: "#b03a2e",
+            points: curve_points(&report.curve),
+        }],
+    };
     if let Some(ctl) = &report.control {
         series.push(Series {
             name: "control corpus",
@@ -509,8 +547,8 @@ details pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;backgroun
                 .collect(),
         });
     }
-    if let Some(a) = report.accounts.first() {
-        if ev.strongest_key.starts_with("account:") {
+    if let (Some(a), None) = (report.accounts.first(), account_curve) {
+        if verdict_account.is_some() {
             series.push(Series {
                 name: "strongest account's key (final)",
                 color: "#7d3c98",
@@ -518,6 +556,14 @@ details pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;backgroun
             });
         }
     }
+    // The plotted curve of the verdict's key as data, for readers and tools (`<` escaped so the
+    // JSON cannot end the script element).
+    let data = serde_json::json!({"key": shown_key, "curve": shown_curve});
+    let _ = write!(
+        o,
+        r#"<script type="application/json" id="evidence-curve-data">{}</script>"#,
+        data.to_string().replace('<', "\\u003c")
+    );
     o.push_str(&line_plot(
         "Cumulative evidence",
         "distinct token pairs scored",

@@ -402,10 +402,12 @@ pub struct Piece {
     counts: RecordCounts,
     master: AccRepr,
     bins: Vec<AccRepr>,
+    /// Account `a`'s curve bin `b` at `a * account_bins + b`.
     accounts: Vec<AccRepr>,
+    account_bins: usize,
 }
 
-const PIECE_FORMAT: &str = "provmark-scan-piece/v1";
+const PIECE_FORMAT: &str = "provmark-scan-piece/v2";
 
 impl Piece {
     /// The piece as JSON bytes (no secret: counts and sums only).
@@ -439,6 +441,7 @@ impl Piece {
                 .iter()
                 .map(AccRepr::to_acc)
                 .collect::<Result<_>>()?,
+            account_bins: self.account_bins,
         })
     }
 }
@@ -508,8 +511,8 @@ impl Folder {
                 reason: format!("{} ids for a pair, expected {}", ids.len(), self.stride),
             });
         }
-        let bin = engine::bin_of(ord, self.bins, self.records_total);
-        self.part.add(&self.accounts, self.h, bin, score, ids);
+        self.part
+            .add(&self.accounts, self.h, ord, self.records_total, score, ids);
         Ok(())
     }
 
@@ -541,6 +544,7 @@ impl Folder {
                 .iter()
                 .map(AccRepr::of)
                 .collect::<Result<_>>()?,
+            account_bins: self.part.account_bins,
         })
     }
 }

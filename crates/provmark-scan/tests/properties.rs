@@ -87,7 +87,20 @@ proptest! {
         prop_assert_eq!(sharded.corpus.log10_p, base.corpus.log10_p);
         prop_assert_eq!(sharded.corpus.scored_tokens, base.corpus.scored_tokens);
         prop_assert_eq!(&sharded.skipped_reasons, &base.skipped_reasons);
-        prop_assert_eq!(&sharded.accounts, &base.accounts);
+        // The accounts' tests; an account's evidence curve follows input order (as the master
+        // key's does), so only its end point must agree.
+        let tests = |r: &Report| -> Vec<_> {
+            r.accounts
+                .iter()
+                .map(|a| {
+                    let end = a.curve.last().map(|p| (p.scored_tokens, p.log10_p));
+                    let mut a = a.clone();
+                    a.curve.clear();
+                    (a, end)
+                })
+                .collect()
+        };
+        prop_assert_eq!(tests(&sharded), tests(&base));
         prop_assert_eq!(&sharded.evidence, &base.evidence);
     }
 

@@ -209,6 +209,46 @@ fn split_report_equals_scan_with_skipped_records_prompts_and_gumbel() {
 }
 
 #[test]
+fn split_report_carries_the_winning_accounts_curve_as_scan_does() {
+    // On the (unwatermarked) demo control corpus, with three accounts, an account key gives the
+    // smallest p under some of these keys: its evidence curve must come out of the pieces
+    // exactly as the scan computes it.
+    let control = demo("control.jsonl");
+    let mut with_curve = 0;
+    for seed in 1..=8u8 {
+        let profile = Profile::from_secret(
+            SecretKey::from_bytes([seed; 32]),
+            Scheme::DEFAULT_GREEN,
+            2,
+            TokenizerSpec::default_openai(),
+        )
+        .unwrap();
+        let mut cfg = ScanConfig::new(vec![control.clone()]);
+        cfg.accounts = vec!["a".into(), "b".into(), "c".into()];
+        let want = scan(&profile, &cfg, &Progress::default()).unwrap();
+        let s = SplitSettings {
+            accounts: cfg.accounts.clone(),
+            ..SplitSettings::default()
+        };
+        let mut main = split_pass(&profile, &s, &lines(&control), 3, 2);
+        main.inputs = want.inputs.clone();
+        let got = finish(&profile, &s, main, None, run_info()).unwrap();
+        assert_eq!(content(&got), content(&want), "key {seed}");
+        if !got.accounts[0].curve.is_empty() {
+            with_curve += 1;
+            assert_eq!(
+                got.accounts[0].curve.last().unwrap().log10_p,
+                got.accounts[0].log10_p
+            );
+        }
+    }
+    assert!(
+        with_curve > 0,
+        "no account carried the evidence under 8 keys"
+    );
+}
+
+#[test]
 fn split_refuses_blank_lines_changed_inputs_and_out_of_range_ordinals() {
     let profile = demo_profile();
     let s = SplitSettings::default();
