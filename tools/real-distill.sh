@@ -30,6 +30,14 @@ for a in "${arms[@]}"; do
     echo "stopped in the training of $student $scheme $frac; rerun to continue" >&2
     exit 1
   fi
+  # Student answers: two single-threaded workers side by side (≈ 1.7x one two-thread process on
+  # 2 cores), then a plain call folds their files into answers.jsonl.
+  pids=()
+  for k in 0 1; do
+    CANDLE_NUM_THREADS=1 RAYON_NUM_THREADS=1 "$BIN" eval real-distill answer "${common[@]}" --worker "$k/2" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
   "$BIN" eval real-distill answer "${common[@]}"
   "$BIN" eval real-distill detect "${common[@]}"
 done

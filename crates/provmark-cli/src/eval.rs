@@ -43,6 +43,11 @@ struct RealDistillArgs {
     /// The watermarked share comes from the two-account teacher answers (attribution arm).
     #[arg(long)]
     accounts: bool,
+    /// `K/N` with `answer`: this process makes the student answers whose index is K mod N into
+    /// its own file, so N single-threaded processes can run side by side; a later plain `answer`
+    /// folds their files into `answers.jsonl` (see `tools/real-distill.sh`).
+    #[arg(long, default_value = "0/1", value_parser = parse_worker)]
+    worker: (usize, usize),
     /// Teacher answers to make with `teacher-accounts`.
     #[arg(long, default_value_t = 300)]
     teacher_answers: usize,
@@ -321,7 +326,7 @@ fn real_distill(a: RealDistillArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if a.step == "answer" || all {
-        rd::answer(&arm, &paths, 8, &mut log)?;
+        rd::answer(&arm, &paths, 8, a.worker, &mut log)?;
     }
     if a.step == "detect" || all {
         let r = rd::detect(&arm, &paths, a.open_model_texts)?;

@@ -541,13 +541,76 @@ pub struct StudentAnswer {
     pub text: String,
 }
 
-/// Step 4: the student answers held-out prompts (resumable).
+/// The student answers a worker appends to: `answers.jsonl` for the only worker, else
+/// `answers.w<k>.jsonl`.
+fn answers_file(dir: &Path, (k, n): (usize, usize)) -> PathBuf {
+    if n <= 1 {
+        dir.join("answers.jsonl")
+    } else {
+        dir.join(format!("answers.w{k}.jsonl"))
+    }
+}
+
+/// The file this worker appends to; the single worker first folds the workers' files in.
+fn answers_files_for(dir: &Path, worker: (usize, usize)) -> Result<PathBuf> {
+    if worker.1 <= 1 {
+        merge_worker_answers(dir)?;
+    }
+    Ok(answers_file(dir, worker))
+}
+
+/// Folds the workers' `answers.w<k>.jsonl` into `answers.jsonl` (every answer once, by index;
+/// written atomically, then the worker files are removed). Returns the answers now there.
+fn merge_worker_answers(dir: &Path) -> Result<Vec<StudentAnswer>> {
+    let main = dir.join("answers.jsonl");
+    let mut workers: Vec<PathBuf> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries {
+            let e = e.map_err(|e| EvalError::io(dir, e))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("answers.w") && name.ends_with(".jsonl") {
+                workers.push(e.path());
+            }
+        }
+    }
+    workers.sort();
+    let mut by_index = std::collections::BTreeMap::new();
+    for a in load_appended::<StudentAnswer>(&main)? {
+        by_index.entry(a.i).or_insert(a);
+    }
+    if workers.is_empty() {
+        return Ok(by_index.into_values().collect());
+    }
+    for w in &workers {
+        for a in load_appended::<StudentAnswer>(w)? {
+            by_index.entry(a.i).or_insert(a);
+        }
+    }
+    let all: Vec<StudentAnswer> = by_index.into_values().collect();
+    write_jsonl(&main, &all)?;
+    for w in &workers {
+        std::fs::remove_file(w).map_err(|e| EvalError::io(w, e))?;
+    }
+    Ok(all)
+}
+
+/// Step 4: the student answers held-out prompts (resumable). Worker `k` of `n` makes the
+/// answers whose index is `k` mod `n` into its own file (answers do not depend on the split:
+/// answer `i` draws from its own seeded stream); the single-worker call first folds the
+/// workers' files into `answers.jsonl`, so run it once after them.
 pub fn answer(
     arm: &ArmConfig,
     paths: &Paths,
     batch: usize,
+    worker: (usize, usize),
     log: &mut dyn FnMut(&str),
 ) -> Result<usize> {
+    let (k, n_workers) = worker;
+    if n_workers == 0 || k >= n_workers {
+        return Err(EvalError::Input(format!(
+            "worker {k} of {n_workers}: k must be below n"
+        )));
+    }
     let dir = paths.dir.join("arms").join(arm.name());
     let gguf = dir.join("student.gguf");
     if !gguf.is_file() {
@@ -567,18 +630,23 @@ pub fn answer(
     if held.is_empty() {
         return Err(EvalError::Input("no held-out prompts are left".into()));
     }
-    let path = dir.join("answers.jsonl");
-    let have: BTreeSet<usize> = load_appended::<StudentAnswer>(&path)?
-        .iter()
-        .map(|a| a.i)
-        .collect();
+    let path = answers_files_for(&dir, worker)?;
+    let mut have: BTreeSet<usize> = BTreeSet::new();
+    for p in [dir.join("answers.jsonl"), path.clone()] {
+        have.extend(load_appended::<StudentAnswer>(&p)?.iter().map(|a| a.i));
+    }
     let todo: Vec<(usize, String)> = (0..arm.student_answers)
-        .filter(|i| !have.contains(i))
+        .filter(|i| i % n_workers == k && !have.contains(i))
         .map(|i| (i, held[i % held.len()].1.clone()))
         .collect();
     if todo.is_empty() {
         return Ok(0);
     }
+    log(&format!(
+        "{}: worker {k}/{n_workers} makes {} student answers",
+        arm.name(),
+        todo.len()
+    ));
     let model = provmark_model::load(&gguf)?;
     let tok = Tokenizer::from_file(&gguf)?;
     let gen = Generator::new(
@@ -773,6 +841,47 @@ pub fn detect(arm: &ArmConfig, paths: &Paths, open_model_texts: usize) -> Result
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_answer_files_fold_into_one_by_index() {
+        let d = std::env::temp_dir().join(format!("provmark-rd-merge-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let rec = |i: usize, text: &str| StudentAnswer {
+            i,
+            prompt_id: format!("p{i}"),
+            prompt: "q".into(),
+            text: text.into(),
+        };
+        // A single earlier run made 0 and 2; worker 1 of 2 made 1 and 3 (and a torn line);
+        // worker 0 made 4 and a second copy of 2 (the first copy is kept).
+        write_jsonl(&d.join("answers.jsonl"), &[rec(0, "a"), rec(2, "c")]).unwrap();
+        write_jsonl(&answers_file(&d, (1, 2)), &[rec(3, "d"), rec(1, "b")]).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(answers_file(&d, (1, 2)))
+            .unwrap();
+        f.write_all(b"{\"i\": 5, \"pro").unwrap();
+        write_jsonl(&answers_file(&d, (0, 2)), &[rec(4, "e"), rec(2, "other")]).unwrap();
+        let got = merge_worker_answers(&d).unwrap();
+        let seen: Vec<(usize, String)> = got.iter().map(|a| (a.i, a.text.clone())).collect();
+        let want: Vec<(usize, String)> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i, t.to_string()))
+            .collect();
+        assert_eq!(seen, want);
+        assert!(!answers_file(&d, (0, 2)).exists() && !answers_file(&d, (1, 2)).exists());
+        let back: Vec<usize> = read_records::<StudentAnswer>(&d.join("answers.jsonl"))
+            .unwrap()
+            .iter()
+            .map(|a| a.i)
+            .collect();
+        assert_eq!(back, vec![0, 1, 2, 3, 4]);
+        // Nothing to fold: the file is left as it is.
+        assert_eq!(merge_worker_answers(&d).unwrap().len(), 5);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     #[test]
     fn a_torn_last_line_is_cut_and_the_rest_kept() {
