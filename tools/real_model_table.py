@@ -14,6 +14,11 @@ def f(x, nd=3):
     return str(x)
 
 
+def notreached(v, k):
+    """A quantile of tokens to 1e-6, or 'not reached¹' where more answers never get there."""
+    return "not reached¹" if v.get(k) is None else f(v[k], 0)
+
+
 print("Per-step entropy of clean answers (nats; the distribution sampled, full vocabulary):\n")
 print("| temperature | answers | steps | mean | median | p80 | share < 0.1 nats | entropy bound (tokens) | clean perplexity |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -31,11 +36,15 @@ for scheme in ("green", "gumbel"):
         n = v["answers_at_least"]
         rate = lambda r, k: "n/a" if r is None else f"{r:.2f} (n={k})"
         sub = " / ".join(f"{x:.2f}" for x in v["substitution_detect_rate"])
-        print(f"| {scheme} | {t[1:]} | {v['answers']} | {f(v['mean_tokens'], 0)} | {f(v['median_tokens_to_1e-6'], 0)} | "
-              f"{f(v['p90_tokens_to_1e-6'], 0)} | {f(v['entropy_bound_tokens'], 1)} | {f(v['ratio_to_bound'], 1)} | "
+        print(f"| {scheme} | {t[1:]} | {v['answers']} | {f(v['mean_tokens'], 0)} | {notreached(v, 'median_tokens_to_1e-6')} | "
+              f"{notreached(v, 'p90_tokens_to_1e-6')} | {f(v['entropy_bound_tokens'], 1)} | {f(v['ratio_to_bound'], 1)} | "
               f"{rate(v['detect_rate_100'], n[0])} | {rate(v['detect_rate_200'], n[1])} | {rate(v['detect_rate_400'], n[2])} | "
               f"{f(v['detect_rate_full'], 2)} | {f(v['perplexity_ratio_to_clean'], 2)} | {sub} | "
               f"{f(v['whitespace_normalised_detect_rate'], 2)} |")
+for scheme in ("green", "gumbel"):
+    for t, v in sorted(d["schemes"].get(scheme, {}).items(), reverse=True):
+        if v.get("null_reason"):
+            print(f"\n¹ {scheme} {t}: {v['null_reason']}.")
 print()
 comp = d["calibration"][0].get("composition", {})
 print("Calibration: every answer of the experiment (" + ", ".join(f"{k} {v}" for k, v in comp.items())
