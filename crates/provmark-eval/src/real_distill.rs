@@ -98,8 +98,14 @@ pub fn account_for(i: usize) -> &'static str {
 }
 
 impl ArmConfig {
-    /// Folder name, e.g. `finetune-green-f0.05`.
+    /// Folder name, e.g. `finetune-green-f0.05`. The control (fraction 0, no accounts) trains
+    /// on clean answers only, the same draw whatever the scheme (both schemes' cells hold the
+    /// same number of answers, so the seeded shuffles match): one student, `finetune-control-f0`,
+    /// serves as the control of both schemes (detection differs: each scheme's key).
     pub fn name(&self) -> String {
+        if self.watermarked_fraction == 0.0 && !self.accounts {
+            return format!("{}-control-f0", self.student.name());
+        }
         format!(
             "{}-{}-f{}{}",
             self.student.name(),
@@ -841,6 +847,34 @@ pub fn detect(arm: &ArmConfig, paths: &Paths, open_model_texts: usize) -> Result
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_control_student_is_shared_by_both_schemes() {
+        let arm = |scheme: &str, f: f64, accounts: bool| ArmConfig {
+            student: StudentKind::Finetune,
+            scheme: scheme.into(),
+            watermarked_fraction: f,
+            train_answers: 10,
+            train: TrainConfig {
+                steps: 1,
+                batch: 1,
+                seq_len: 8,
+                lr: 1e-4,
+                warmup_steps: 0,
+                weight_decay: 0.0,
+                seed: 1,
+            },
+            student_answers: 1,
+            max_tokens: 1,
+            temperature: 1.0,
+            seed: 1,
+            accounts,
+        };
+        assert_eq!(arm("green", 0.0, false).name(), "finetune-control-f0");
+        assert_eq!(arm("gumbel", 0.0, false).name(), "finetune-control-f0");
+        assert_eq!(arm("gumbel", 0.05, false).name(), "finetune-gumbel-f0.05");
+        assert_eq!(arm("green", 0.0, true).name(), "finetune-green-f0-accounts");
+    }
 
     #[test]
     fn workers_answer_files_fold_into_one_by_index() {
