@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The real distillation experiment (issue 13), arm by arm in the issue's priority order:
-# fine-tuned students on green answers at 0% / 5% / 100% watermarked, then Gumbel, then 25%, then
-# the attribution arm (two accounts, 2 : 1), then the from-scratch students. Every step is
+# fine-tuned students on green answers at 0% / 100% / 5% watermarked (100% before 5%: if the
+# all-watermarked student shows no trace, the 5% one cannot, and the recipe must change first),
+# then Gumbel (its control is the same clean-only student), then 25%, then the attribution arm (two accounts, 2 : 1), then the from-scratch students. Every step is
 # resumable: rerun this script to continue where it stopped (a training piece checkpoints every
 # 20 steps and at the time budget).
 # Needs the real-model experiment's answers (provmark eval real-model generate) and the model.
@@ -12,7 +13,7 @@ MIN=${1:-30}
 shift || true
 BIN=${PROVMARK_BIN:-target/release/provmark}
 arms=(
-  "finetune green 0" "finetune green 0.05" "finetune green 1"
+  "finetune green 0" "finetune green 1" "finetune green 0.05"
   "finetune gumbel 0" "finetune gumbel 0.05" "finetune gumbel 1"
   "finetune green 0.25" "finetune gumbel 0.25"
   "finetune green 1 accounts"
