@@ -777,15 +777,21 @@ pub fn detect(arm: &ArmConfig, paths: &Paths, open_model_texts: usize) -> Result
         None
     };
     // Open model: the student reads clean teacher answers (the tested key chose none of their
-    // tokens), excluding those in its own training set.
+    // tokens), excluding those in its own training set, each after its prompt in the chat
+    // template (the setting the student was trained in; the prompt's positions are not scored).
     let records = data(arm, paths)?;
     let trained: BTreeSet<&str> = records.iter().map(|r| r.text.as_str()).collect();
+    let prompts = read_prompts(&paths.prompts)?;
     let mut texts = Vec::new();
     for c in CELLS.iter().filter(|c| c.scheme == "clean") {
         for a in load_cell(&paths.teacher_dir.join("answers"), c)? {
             if !trained.contains(a.text.as_str()) && texts.len() < open_model_texts {
+                let prompt = prompts
+                    .iter()
+                    .find(|(id, _)| *id == a.prompt_id)
+                    .map(|(_, t)| t.clone());
                 texts.push(OurText {
-                    prompt: None,
+                    prompt,
                     text: a.text,
                 });
             }
