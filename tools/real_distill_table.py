@@ -35,8 +35,8 @@ def slope_per_1k(curve):
     return 1000.0 * sum(n * lp for n, lp in pts) / den
 
 
-def loss_ends(curve, k=10):
-    """Mean training loss over the first and over the last k steps."""
+def loss_ends(curve, k=50):
+    """Mean training loss over the first and over the last k steps (one step is a batch of 2: noisy)."""
     if not curve:
         return None, None
     first = [l for _, l in curve[:k]]
@@ -44,7 +44,7 @@ def loss_ends(curve, k=10):
     return sum(first) / len(first), sum(last) / len(last)
 
 
-print("| student | scheme | watermarked | accounts | training answers | target tokens | loss first 10 → last 10 steps | "
+print("| student | scheme | watermarked | accounts | training answers | target tokens | mean loss, first → last 50 steps | "
       "student answers | scored pairs | closed-model log10 p | slope (log10 p per 1k pairs) | pairs to 1e-6 at that slope | "
       "filtered log10 p (pairs) | open-model log10 p | open-model green share |")
 print("|---|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|")
