@@ -556,13 +556,13 @@ details pre{{white-space:pre-wrap;word-break:break-all;font-size:.75em;backgroun
             });
         }
     }
-    // The plotted curve of the verdict's key as data, for readers and tools (`<` escaped so the
-    // JSON cannot end the script element).
+    // The plotted curve of the verdict's key as data, for readers and tools: HTML-escaped JSON in
+    // a hidden element (the page carries no script element at all, not even a data block).
     let data = serde_json::json!({"key": shown_key, "curve": shown_curve});
     let _ = write!(
         o,
-        r#"<script type="application/json" id="evidence-curve-data">{}</script>"#,
-        data.to_string().replace('<', "\\u003c")
+        r#"<pre hidden id="evidence-curve-data">{}</pre>"#,
+        escape(&data.to_string())
     );
     o.push_str(&line_plot(
         "Cumulative evidence",

@@ -31,10 +31,20 @@ fn corpus(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn embedded_curve(html: &str) -> serde_json::Value {
-    let open = r#"<script type="application/json" id="evidence-curve-data">"#;
+    assert!(
+        !html.contains("<script"),
+        "the page carries no script element"
+    );
+    let open = r#"<pre hidden id="evidence-curve-data">"#;
     let start = html.find(open).expect("the page embeds its curve") + open.len();
-    let end = start + html[start..].find("</script>").unwrap();
-    serde_json::from_str(&html[start..end]).unwrap()
+    let end = start + html[start..].find("</pre>").unwrap();
+    let json = html[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    serde_json::from_str(&json).unwrap()
 }
 
 fn check_report(r: &Report) -> bool {
