@@ -485,11 +485,11 @@ fn one_verdict_when_an_account_key_carries_the_evidence() {
     assert!(html.contains("account bob&#39;s key"));
     // The evidence curve shown is bob's key's (the key behind the verdict), not the master key's:
     // the page embeds the plotted curve, which must end at bob's own p-value.
-    let open = r#"<script type="application/json" id="evidence-curve-data">"#;
-    let start = html.find(open).unwrap() + open.len();
-    let data: serde_json::Value =
-        serde_json::from_str(&html[start..start + html[start..].find("</script>").unwrap()])
-            .unwrap();
+    assert!(
+        !html.contains("<script"),
+        "the page carries no script element"
+    );
+    let data = provmark_scan::html::embedded_curve(&html).expect("the page embeds its curve");
     assert_eq!(data["key"], "account:bob");
     let last = data["curve"].as_array().unwrap().last().unwrap();
     // (The master key's curve stays near 0 on text bob's subkey marked: below 1e-6 by chance

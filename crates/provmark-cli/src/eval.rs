@@ -38,8 +38,13 @@ struct RealDistillArgs {
     /// `teacher-accounts` (teacher answers served to two accounts, 2 : 1, resumable), `train`
     /// (data + training in pieces + export), `answer` (student answers to held-out prompts),
     /// `detect` (scans; merges the arm into --out), or `all` (train, answer, detect).
-    #[arg(value_parser = ["teacher-accounts", "train", "answer", "detect", "all"])]
+    /// `export-demo` writes the arm's student answers, the control's, the served answers and
+    /// the public experiment profile to --demo-out (the README's main job).
+    #[arg(value_parser = ["teacher-accounts", "train", "answer", "detect", "all", "export-demo"])]
     step: String,
+    /// Where `export-demo` writes the demo corpus.
+    #[arg(long, default_value = "testdata/real-distill")]
+    demo_out: PathBuf,
     /// The watermarked share comes from the two-account teacher answers (attribution arm).
     #[arg(long)]
     accounts: bool,
@@ -315,6 +320,13 @@ fn real_distill(a: RealDistillArgs) -> anyhow::Result<ExitCode> {
             8,
             &mut log,
         )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.step == "export-demo" {
+        let spec = provmark_model::profile_tokenizer_spec(&a.model)
+            .with_context(|| format!("cannot read the tokenizer of {}", a.model.display()))?;
+        let e = rd::export_demo(&arm, &paths, &a.demo_out, spec)?;
+        println!("{}", serde_json::to_string(&e)?);
         return Ok(ExitCode::SUCCESS);
     }
     let all = a.step == "all";

@@ -238,26 +238,8 @@ fn import(
     }
 }
 
-/// The identity of a GGUF model's tokenizer. When the shipped extract
-/// (`assets/smollm2/tokenizer.json`, as seen from the working directory) is the same tokenizer, the
-/// profile records that small file as its path hint, so `check` and `scan` never need the model.
+/// The identity of a GGUF model's tokenizer (the shipped extract's when it is the same).
 fn model_tokenizer_spec(model: &std::path::Path) -> anyhow::Result<provmark_core::TokenizerSpec> {
-    let tok = provmark_tokenize::Tokenizer::from_file(model)
-        .with_context(|| format!("cannot read the tokenizer of {}", model.display()))?;
-    let spec = tok.spec();
-    let shipped = std::path::Path::new(provmark_model::SHIPPED_TOKENIZER);
-    if shipped.is_file() {
-        if let Ok(t) = provmark_tokenize::Tokenizer::from_file(shipped) {
-            if let (
-                provmark_core::TokenizerSpec::HuggingFace { sha256: a, .. },
-                provmark_core::TokenizerSpec::HuggingFace { sha256: b, .. },
-            ) = (&spec, t.spec())
-            {
-                if *a == b {
-                    return Ok(t.spec());
-                }
-            }
-        }
-    }
-    Ok(spec)
+    provmark_model::profile_tokenizer_spec(model)
+        .with_context(|| format!("cannot read the tokenizer of {}", model.display()))
 }

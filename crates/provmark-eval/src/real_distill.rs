@@ -956,3 +956,90 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
+
+/// What [`export_demo`] wrote.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DemoExport {
+    /// The arm the suspect corpus comes from.
+    pub arm: String,
+    /// Student answers in `suspect.jsonl`.
+    pub suspect: usize,
+    /// Control student answers in `control.jsonl`.
+    pub control: usize,
+    /// Teacher answers in `served.jsonl`.
+    pub served: usize,
+    /// The profile's file name.
+    pub profile: String,
+}
+
+/// The profile file name of an experiment key in an exported demo.
+pub fn demo_profile_name(scheme: &str) -> String {
+    format!("PUBLIC-EXPERIMENT-KEY.{scheme}.profile.json")
+}
+
+/// The README's main job: a small corpus from one arm, written to `out` — the arm's student
+/// answers (`suspect.jsonl`), the control student's (`control.jsonl`), the teacher's watermarked
+/// answers in the arm's training set (`served.jsonl`, for `--filter-from`) and the scheme's
+/// experiment profile bound to `spec` (the shipped tokenizer extract). Records are
+/// `{"id", "prompt", "text"}`. The experiment key is derived from a public label, so the
+/// profile is public; it is written only when absent.
+pub fn export_demo(
+    arm: &ArmConfig,
+    paths: &Paths,
+    out: &Path,
+    spec: provmark_core::TokenizerSpec,
+) -> Result<DemoExport> {
+    let control = ArmConfig {
+        watermarked_fraction: 0.0,
+        accounts: false,
+        ..arm.clone()
+    };
+    let arm_dir = paths.dir.join("arms").join(arm.name());
+    let control_dir = paths.dir.join("arms").join(control.name());
+    std::fs::create_dir_all(out).map_err(|e| EvalError::io(out, e))?;
+    let write = |name: &str, rows: Vec<(String, String, String)>| -> Result<usize> {
+        let path = out.join(name);
+        let mut text = String::new();
+        for (id, prompt, t) in &rows {
+            text.push_str(
+                &serde_json::json!({ "id": id, "prompt": prompt, "text": t }).to_string(),
+            );
+            text.push('\n');
+        }
+        std::fs::write(&path, text).map_err(|e| EvalError::io(&path, e))?;
+        Ok(rows.len())
+    };
+    let student_rows = |dir: &Path, tag: &str| -> Result<Vec<(String, String, String)>> {
+        let mut a = read_records::<StudentAnswer>(&dir.join("answers.jsonl"))?;
+        a.sort_by_key(|a| a.i);
+        if a.is_empty() {
+            return Err(EvalError::Setup(format!(
+                "{} has no student answers: run `provmark eval real-distill answer` first",
+                dir.display()
+            )));
+        }
+        Ok(a.into_iter()
+            .map(|a| (format!("{tag}-{:03}", a.i), a.prompt, a.text))
+            .collect())
+    };
+    let suspect = write("suspect.jsonl", student_rows(&arm_dir, "suspect")?)?;
+    let control = write("control.jsonl", student_rows(&control_dir, "control")?)?;
+    let served_rows = read_records::<TrainRecord>(&arm_dir.join("teacher-watermarked.jsonl"))?
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (format!("served-{i:03}"), r.prompt, r.text))
+        .collect();
+    let served = write("served.jsonl", served_rows)?;
+    let name = demo_profile_name(&arm.scheme);
+    let pp = out.join(&name);
+    if !pp.exists() {
+        experiment_profile(&arm.scheme, scheme_of(&arm.scheme)?, spec)?.save_new(&pp)?;
+    }
+    Ok(DemoExport {
+        arm: arm.name(),
+        suspect,
+        control,
+        served,
+        profile: name,
+    })
+}

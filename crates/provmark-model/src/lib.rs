@@ -50,6 +50,26 @@ pub const SHIPPED_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5b
 /// and `scan` need it, never the model.
 pub const SHIPPED_TOKENIZER: &str = "assets/smollm2/tokenizer.json";
 
+/// The identity of a model file's tokenizer for a profile. When the shipped extract
+/// ([`SHIPPED_TOKENIZER`], as seen from the working directory) is the same tokenizer, it is that
+/// small file's spec (its path the hint), so `check` and `scan` never need the model.
+pub fn profile_tokenizer_spec(model: &Path) -> Result<provmark_core::TokenizerSpec> {
+    let spec = provmark_tokenize::Tokenizer::from_file(model)?.spec();
+    let shipped = Path::new(SHIPPED_TOKENIZER);
+    if let Ok(t) = provmark_tokenize::Tokenizer::from_file(shipped) {
+        if let (
+            provmark_core::TokenizerSpec::HuggingFace { sha256: a, .. },
+            provmark_core::TokenizerSpec::HuggingFace { sha256: b, .. },
+        ) = (&spec, t.spec())
+        {
+            if *a == b {
+                return Ok(t.spec());
+            }
+        }
+    }
+    Ok(spec)
+}
+
 /// Loads a GGUF model; a missing file names the fetch step.
 pub fn load(path: &Path) -> Result<Llama> {
     if !path.is_file() {

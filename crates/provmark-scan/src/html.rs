@@ -7,6 +7,21 @@ use std::fmt::Write as _;
 
 use crate::report::{format_p, Report};
 
+/// The evidence curve a rendered report embeds (`{"key", "curve"}`: the key behind the verdict
+/// and its plotted points), read back from the page; `None` when the page has none.
+pub fn embedded_curve(page: &str) -> Option<serde_json::Value> {
+    let open = r#"<pre hidden id="evidence-curve-data">"#;
+    let start = page.find(open)? + open.len();
+    let end = start + page[start..].find("</pre>")?;
+    let json = page[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    serde_json::from_str(&json).ok()
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());

@@ -35,16 +35,7 @@ fn embedded_curve(html: &str) -> serde_json::Value {
         !html.contains("<script"),
         "the page carries no script element"
     );
-    let open = r#"<pre hidden id="evidence-curve-data">"#;
-    let start = html.find(open).expect("the page embeds its curve") + open.len();
-    let end = start + html[start..].find("</pre>").unwrap();
-    let json = html[start..end]
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&");
-    serde_json::from_str(&json).unwrap()
+    provmark_scan::html::embedded_curve(html).expect("the page embeds its curve")
 }
 
 fn check_report(r: &Report) -> bool {
