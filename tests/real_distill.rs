@@ -60,6 +60,27 @@ fn a_toy_arm_trains_answers_is_scanned_and_resumes() {
     }
     assert_eq!(a["student"], "scratch");
     assert_eq!(a["loss_curve"].as_array().unwrap().len(), 4);
+    let cmd = a["command"].as_str().unwrap();
+    for part in [
+        "all --student scratch",
+        "--fraction 0.25",
+        "--steps 4",
+        "--seed 13",
+    ] {
+        assert!(cmd.contains(part), "{cmd}");
+    }
+    // The demo export needs the control arm's answers too, and says which step makes them.
+    let o = args("export-demo")
+        .arg("--demo-out")
+        .arg(d.join("demo"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("scratch-control-f0") && err.contains("real-distill answer"),
+        "{err}"
+    );
     assert!(a["open_model_log10_p"].as_f64().unwrap() <= 0.0);
     // A rerun finds the work done: training does not restart, answers are not redone.
     let before = std::fs::read_to_string(arm.join("answers.jsonl")).unwrap();

@@ -348,7 +348,33 @@ fn real_distill(a: RealDistillArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| serde_json::json!({"arms": []}));
         let arms = doc["arms"].as_array_mut().context("arms is not a list")?;
         arms.retain(|x| x["config"] != serde_json::to_value(&r.config).unwrap_or_default());
-        arms.push(serde_json::to_value(&r)?);
+        let mut v = serde_json::to_value(&r)?;
+        // The one command that reproduces this arm from the teacher answers (every step resumes).
+        v["command"] = serde_json::Value::String(format!(
+            "{}provmark eval real-distill all --student {} --scheme {} --fraction {}{} \
+             --train-answers {} --steps {} --batch {} --seq-len {} --lr {} --student-answers {} \
+             --seed {}",
+            if a.accounts {
+                format!(
+                    "provmark eval real-distill teacher-accounts --scheme {} && ",
+                    a.scheme
+                )
+            } else {
+                String::new()
+            },
+            a.student,
+            a.scheme,
+            a.fraction,
+            if a.accounts { " --accounts" } else { "" },
+            a.train_answers,
+            a.steps,
+            a.batch,
+            a.seq_len,
+            arm.train.lr,
+            a.student_answers,
+            a.seed
+        ));
+        arms.push(v);
         std::fs::write(&a.out, serde_json::to_string_pretty(&doc)? + "\n")
             .with_context(|| format!("cannot write {}", a.out.display()))?;
         println!(

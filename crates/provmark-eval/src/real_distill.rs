@@ -1010,7 +1010,12 @@ pub fn export_demo(
         Ok(rows.len())
     };
     let student_rows = |dir: &Path, tag: &str| -> Result<Vec<(String, String, String)>> {
-        let mut a = read_records::<StudentAnswer>(&dir.join("answers.jsonl"))?;
+        let file = dir.join("answers.jsonl");
+        let mut a = if file.is_file() {
+            read_records::<StudentAnswer>(&file)?
+        } else {
+            Vec::new()
+        };
         a.sort_by_key(|a| a.i);
         if a.is_empty() {
             return Err(EvalError::Setup(format!(
