@@ -554,6 +554,34 @@ fn read_parquet(
     // (found by fuzzing: bit-packed runs longer than their buffer). A corrupt file must be a
     // clean error naming it, so the decoding is isolated here.
     let decode = std::panic::AssertUnwindSafe(|| -> Result<()> {
+        // A dictionary page's header sets how many values the decoder allocates for, whatever the
+        // page holds (found by fuzzing: a 30 GB allocation from a few hundred bytes, an abort no
+        // unwinding can catch). Every value takes at least one bit of the page: check that first.
+        for i in 0..reader.num_row_groups() {
+            let rg = reader.get_row_group(i).map_err(pq)?;
+            for j in 0..rg.num_columns() {
+                // Only the columns this scan reads (a column it skips is never decoded).
+                let parts = rg.metadata().column(j).column_path().parts();
+                if parts.len() != 1 || !wanted.contains(&parts[0].as_str()) {
+                    continue;
+                }
+                let mut pages = rg.get_column_page_reader(j).map_err(pq)?;
+                if let Some(parquet::column::page::Page::DictionaryPage {
+                    buf, num_values, ..
+                }) = pages.get_next_page().map_err(pq)?
+                {
+                    if u64::from(num_values) > 8 * buf.len() as u64 + 8 {
+                        return Err(ScanError::Parquet {
+                            path: path.clone(),
+                            reason: format!(
+                                "corrupt dictionary page: {num_values} values claimed in {} bytes",
+                                buf.len()
+                            ),
+                        });
+                    }
+                }
+            }
+        }
         let rows = reader.get_row_iter(Some(projection)).map_err(pq)?;
         for (row_number, row) in rows.enumerate() {
             let row = row.map_err(pq)?;

@@ -462,6 +462,14 @@ pub fn verify_report_bytes(bytes: &[u8], path: &Path, profile: &Profile) -> Resu
     let Some(tag_hex) = mac.as_ref().and_then(Value::as_str) else {
         return Ok(Verification::Altered("the `mac` member is missing".into()));
     };
+    // The MAC is written as lowercase hex: any other spelling of it is a change to the bytes
+    // (found by the report_json fuzz target: an uppercased digit verified, yet the report no
+    // longer re-sealed to its own bytes).
+    if tag_hex.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Ok(Verification::Altered(
+            "the `mac` member is not lowercase hex as provmark writes it".into(),
+        ));
+    }
     let Ok(tag) = hex::decode(tag_hex) else {
         return Ok(Verification::Altered("the `mac` member is not hex".into()));
     };

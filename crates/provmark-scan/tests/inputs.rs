@@ -265,4 +265,13 @@ fn seal_and_verify() {
             "flip at {i} not detected"
         );
     }
+    // The MAC's hex in another case is a change too (fuzz finding: it used to verify).
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let mac = back.mac.clone().unwrap();
+    let upper = text.replace(&mac, &mac.to_uppercase());
+    assert_ne!(upper, text, "the MAC has a letter digit");
+    assert!(matches!(
+        verify_report_bytes(upper.as_bytes(), &path, &prof),
+        Ok(provmark_scan::Verification::Altered(_))
+    ));
 }
