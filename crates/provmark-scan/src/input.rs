@@ -475,6 +475,63 @@ pub(crate) fn read_file(
     hashing.finish().map_err(io)
 }
 
+/// A Parquet file whose readers fail once they keep reading at the end of the file.
+///
+/// The `parquet` crate skips an unknown page-header field of type double, UUID or binary by
+/// copying its bytes into a sink and ignores a short copy, so a header claiming a list of 2^31
+/// doubles right before the end of the file makes it read the exhausted file 2^31 times — hours
+/// on one 426-byte file (found by fuzzing). A well-formed file is never read past its end more
+/// than a few times, so the readers this file hands out give an error after
+/// [`EofGuard::LIMIT`] empty reads.
+struct EofGuardedFile(File);
+
+/// A reader that turns endless reading at end-of-file into an error (see [`EofGuardedFile`]).
+struct EofGuard<R> {
+    inner: R,
+    empty_reads: u32,
+}
+
+impl<R> EofGuard<R> {
+    const LIMIT: u32 = 64;
+}
+
+impl<R: Read> Read for EofGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.empty_reads += 1;
+            if self.empty_reads > Self::LIMIT {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file ends inside a page (a corrupt page header keeps reading past it)",
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl parquet::file::reader::Length for EofGuardedFile {
+    fn len(&self) -> u64 {
+        parquet::file::reader::Length::len(&self.0)
+    }
+}
+
+impl parquet::file::reader::ChunkReader for EofGuardedFile {
+    type T = EofGuard<<File as parquet::file::reader::ChunkReader>::T>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(EofGuard {
+            inner: self.0.get_read(start)?,
+            empty_reads: 0,
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        self.0.get_bytes(start, length)
+    }
+}
+
 fn read_parquet(
     index: u32,
     file: &InputFile,
@@ -503,7 +560,7 @@ fn read_parquet(
     .finish()
     .map_err(io)?;
     f.seek(SeekFrom::Start(0)).map_err(io)?;
-    let reader = SerializedFileReader::new(f).map_err(pq)?;
+    let reader = SerializedFileReader::new(EofGuardedFile(f)).map_err(pq)?;
     // The decoder trusts the footer's byte ranges (and panics on negative ones): check every
     // column chunk lies inside the file before reading a row. Found by fuzzing.
     for rg in reader.metadata().row_groups() {
