@@ -6,7 +6,8 @@
 # Builds the targets with SanitizerCoverage (stable `-C passes=sancov-module`, no nightly, no
 # cargo-fuzz) against libFuzzer compiled by the `libfuzzer-sys` crate (needs a C++ compiler),
 # then runs each target in turn on ONE core for the given time. New inputs go to
-# fuzz/work/TARGET (not committed); the committed seeds are fuzz/corpus/TARGET; crashes are
+# fuzz/work/TARGET (not committed); the committed seeds are fuzz/corpus/TARGET and the kept crash
+# inputs fuzz/regressions/TARGET (both run at the start of every run); crashes are
 # written to fuzz/artifacts/ and stop the script with a failure (exit 1). If the instrumented
 # build itself fails (no C++ compiler, an LLVM that rejects the flags) the script exits 3, so CI
 # can tell "cannot fuzz here" from "found a crash". The last lines per target give its
@@ -42,9 +43,12 @@ for t in "${targets[@]}"; do
   mkdir -p "work/$t"
   echo "== fuzz $t for ${secs}s"
   log="work/$t.log"
+  # New inputs go to the first folder; the seeds and every kept crash input run first, each time.
+  dirs=("work/$t" "corpus/$t")
+  if [ -d "regressions/$t" ]; then dirs+=("regressions/$t"); fi
   if ! "target/$triple/release/$t" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 \
       -timeout=20 -print_final_stats=1 -artifact_prefix="artifacts/$t-" "${runs[@]}" \
-      "work/$t" "corpus/$t" >"$log" 2>&1; then
+      "${dirs[@]}" >"$log" 2>&1; then
     tail -40 "$log"
     echo "fuzz target $t FAILED (crash input in fuzz/artifacts/)" >&2
     exit 1
