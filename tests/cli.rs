@@ -453,8 +453,67 @@ fn bench_serving_json() {
     }
 }
 
+/// The README's main job: the real student of issue 13 (fine-tuned on 400 green-watermarked
+/// SmolLM2 answers) and its control, scanned with the experiment's public key. The figures are
+/// the ones docs/real-distillation.md reports (the scan is deterministic); the same key finds
+/// the teacher's served answers overwhelmingly, so the null is the student's, not the key's.
 #[test]
-fn readme_main_job_scans_the_demo_into_a_new_output_folder() {
+fn readme_main_job_scans_the_real_student_and_states_its_verdict() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/real-distill");
+    let profile = root.join("PUBLIC-EXPERIMENT-KEY.green.profile.json");
+    let d = tmp("readme-real");
+    let out = d.join("out");
+    let o = run(
+        bin()
+            .arg("scan")
+            .arg(root.join("suspect.jsonl"))
+            .arg("--control")
+            .arg(root.join("control.jsonl"))
+            .arg("--prompt-field")
+            .arg("prompt")
+            .arg("--profile")
+            .arg(&profile)
+            .arg("--out")
+            .arg(out.join("report.json"))
+            .arg("--html")
+            .arg(out.join("report.html")),
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("verdict: not_watermarked"), "{}", stdout(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let c = &v["corpus"];
+    assert_eq!(c["verdict"], "not_watermarked");
+    assert_eq!(c["records_scored"], 240, "{c}");
+    assert_eq!(c["scored_tokens"], 44962, "{c}");
+    assert!((c["log10_p"].as_f64().unwrap() + 0.0543).abs() < 5e-4, "{c}");
+    let control = &v["control"]["corpus"];
+    assert_eq!(control["verdict"], "not_watermarked");
+    assert_eq!(control["scored_tokens"], 44623, "{control}");
+    assert!(out.join("report.html").exists());
+
+    let o = run(
+        bin()
+            .arg("scan")
+            .arg(root.join("served.jsonl"))
+            .arg("--prompt-field")
+            .arg("prompt")
+            .arg("--profile")
+            .arg(&profile)
+            .arg("--json")
+            .arg("--quiet"),
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["corpus"]["verdict"], "watermarked");
+    assert!(v["corpus"]["log10_p"].as_f64().unwrap() < -1000.0, "{}", v["corpus"]);
+}
+
+/// The simulated demo (README "What a catch looks like"): a student that did learn the mark.
+#[test]
+fn simulated_demo_scans_into_a_new_output_folder() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/demo");
     let d = tmp("readme");
     let out = d.join("out/nested");
