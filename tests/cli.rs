@@ -480,14 +480,21 @@ fn readme_main_job_scans_the_real_student_and_states_its_verdict() {
         None,
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stdout(&o).contains("verdict: not_watermarked"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("verdict: not_watermarked"),
+        "{}",
+        stdout(&o)
+    );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let c = &v["corpus"];
     assert_eq!(c["verdict"], "not_watermarked");
     assert_eq!(c["records_scored"], 240, "{c}");
     assert_eq!(c["scored_tokens"], 44962, "{c}");
-    assert!((c["log10_p"].as_f64().unwrap() + 0.0543).abs() < 5e-4, "{c}");
+    assert!(
+        (c["log10_p"].as_f64().unwrap() + 0.0543).abs() < 5e-4,
+        "{c}"
+    );
     let control = &v["control"]["corpus"];
     assert_eq!(control["verdict"], "not_watermarked");
     assert_eq!(control["scored_tokens"], 44623, "{control}");
@@ -508,10 +515,14 @@ fn readme_main_job_scans_the_real_student_and_states_its_verdict() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["corpus"]["verdict"], "watermarked");
-    assert!(v["corpus"]["log10_p"].as_f64().unwrap() < -1000.0, "{}", v["corpus"]);
+    assert!(
+        v["corpus"]["log10_p"].as_f64().unwrap() < -1000.0,
+        "{}",
+        v["corpus"]
+    );
 }
 
-/// The simulated demo (README "What a catch looks like"): a student that did learn the mark.
+/// The simulated demo (the README's "what a caught student looks like"): a student that did learn the mark.
 #[test]
 fn simulated_demo_scans_into_a_new_output_folder() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/demo");
