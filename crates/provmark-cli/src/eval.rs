@@ -514,7 +514,7 @@ fn real_model(a: RealModelArgs) -> anyhow::Result<ExitCode> {
     if a.step == "analyze" || a.step == "both" {
         let tok = provmark_tokenize::Tokenizer::from_file(&a.model)
             .or_else(|_| {
-                provmark_tokenize::Tokenizer::from_file("assets/smollm2/tokenizer.json".as_ref())
+                provmark_tokenize::Tokenizer::smollm2(provmark_tokenize::SMOLLM2_PATH.as_ref())
             })
             .context("cannot load the SmolLM2 tokenizer")?;
         let report = real::analyze(&a.dir, &tok, a.calibration_keys)?;

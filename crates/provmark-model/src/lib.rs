@@ -47,24 +47,18 @@ pub const SHIPPED_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 pub const SHIPPED_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 
 /// Where the tokenizer extracted from the model ships (relative to the repository root): `check`
-/// and `scan` need it, never the model.
-pub const SHIPPED_TOKENIZER: &str = "assets/smollm2/tokenizer.json";
+/// and `scan` need it, never the model. Its bytes are also built into `provmark-tokenize`
+/// ([`provmark_tokenize::Tokenizer::smollm2`]), so a profile naming it works from any directory.
+pub const SHIPPED_TOKENIZER: &str = provmark_tokenize::SMOLLM2_PATH;
 
-/// The identity of a model file's tokenizer for a profile. When the shipped extract
-/// ([`SHIPPED_TOKENIZER`], as seen from the working directory) is the same tokenizer, it is that
-/// small file's spec (its path the hint), so `check` and `scan` never need the model.
+/// The identity of a model file's tokenizer for a profile. When it is the shipped extract's
+/// tokenizer (built into `provmark-tokenize`), it is that small file's spec (its path the hint), so
+/// `check` and `scan` never need the model.
 pub fn profile_tokenizer_spec(model: &Path) -> Result<provmark_core::TokenizerSpec> {
     let spec = provmark_tokenize::Tokenizer::from_file(model)?.spec();
-    let shipped = Path::new(SHIPPED_TOKENIZER);
-    if let Ok(t) = provmark_tokenize::Tokenizer::from_file(shipped) {
-        if let (
-            provmark_core::TokenizerSpec::HuggingFace { sha256: a, .. },
-            provmark_core::TokenizerSpec::HuggingFace { sha256: b, .. },
-        ) = (&spec, t.spec())
-        {
-            if *a == b {
-                return Ok(t.spec());
-            }
+    if let provmark_core::TokenizerSpec::HuggingFace { sha256, .. } = &spec {
+        if sha256.eq_ignore_ascii_case(provmark_tokenize::SMOLLM2_SHA256) {
+            return Ok(provmark_tokenize::Tokenizer::smollm2(Path::new(SHIPPED_TOKENIZER))?.spec());
         }
     }
     Ok(spec)

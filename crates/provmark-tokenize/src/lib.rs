@@ -51,6 +51,14 @@ pub use provmark_core::TokenizerSpec;
 /// Names of the bundled OpenAI encodings.
 pub const OPENAI_ENCODINGS: &[&str] = &["o200k_base", "cl100k_base"];
 
+/// SmolLM2-135M-Instruct's tokenizer (the extract in `assets/smollm2/tokenizer.json`), built in so
+/// that a profile bound to it works from any directory (see [`Tokenizer::for_profile`]).
+const SMOLLM2_TOKENIZER_JSON: &[u8] = include_bytes!("../../../assets/smollm2/tokenizer.json");
+/// SHA-256 of [`Tokenizer::smollm2`]'s bytes: the identity profiles record for it.
+pub const SMOLLM2_SHA256: &str = "055d85f8333aa40465b0400248de18130e7f826a7cb7a368b2499a7672d28105";
+/// The path hint profiles record for the built-in SmolLM2 tokenizer (relative to the repository root).
+pub const SMOLLM2_PATH: &str = "assets/smollm2/tokenizer.json";
+
 /// Everything that can go wrong loading a tokenizer or decoding ids.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -199,6 +207,15 @@ impl Tokenizer {
         })
     }
 
+    /// SmolLM2-135M-Instruct's tokenizer, built into the library (the extract shipped as
+    /// `assets/smollm2/tokenizer.json`, Apache-2.0; SHA-256 [`SMOLLM2_SHA256`]). `path` is only
+    /// the hint the tokenizer's spec records.
+    pub fn smollm2(path: &Path) -> Result<Tokenizer> {
+        Ok(Tokenizer {
+            backend: Backend::Hf(Box::new(hf::Hf::from_bytes(SMOLLM2_TOKENIZER_JSON, path)?)),
+        })
+    }
+
     /// An encoding name (`o200k_base`, `cl100k_base`), a path to a `tokenizer.json`, or a folder
     /// holding one (a downloaded model) — the form of `keygen --tokenizer`.
     pub fn from_arg(arg: &str) -> Result<Tokenizer> {
@@ -243,12 +260,25 @@ impl Tokenizer {
                 let file: PathBuf = match (path_override, path) {
                     (Some(p), _) => p.to_path_buf(),
                     (None, Some(p)) => PathBuf::from(p),
+                    (None, None) if sha256.eq_ignore_ascii_case(SMOLLM2_SHA256) => {
+                        return Tokenizer::smollm2(Path::new(SMOLLM2_PATH));
+                    }
                     (None, None) => {
                         return Err(TokenizeError::MissingFile {
                             expected: describe(spec),
                         })
                     }
                 };
+                // The recorded path is a hint relative to where the profile was made (the
+                // repository root for the shipped extract). When it is not there and the
+                // profile names the built-in SmolLM2 tokenizer, use the built-in bytes: same
+                // identity, so the profile works from any directory.
+                if path_override.is_none()
+                    && !file.exists()
+                    && sha256.eq_ignore_ascii_case(SMOLLM2_SHA256)
+                {
+                    return Tokenizer::smollm2(&file);
+                }
                 let tok = Tokenizer::from_file(&file)?;
                 let found = tok.spec();
                 let ok = match &found {
@@ -506,6 +536,55 @@ fn describe(spec: &TokenizerSpec) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn smollm2_spec(path: Option<&str>, sha256: &str) -> TokenizerSpec {
+        TokenizerSpec::HuggingFace {
+            sha256: sha256.to_string(),
+            vocab_size: 49152,
+            path: path.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn built_in_smollm2_tokenizer_has_the_recorded_identity() {
+        use sha2::Digest;
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(SMOLLM2_TOKENIZER_JSON)),
+            SMOLLM2_SHA256
+        );
+        let t = Tokenizer::smollm2(Path::new(SMOLLM2_PATH)).unwrap();
+        assert_eq!(t.spec(), smollm2_spec(Some(SMOLLM2_PATH), SMOLLM2_SHA256));
+    }
+
+    #[test]
+    fn a_profile_naming_smollm2_loads_from_any_directory() {
+        // The recorded path does not exist from here (the crate's directory): the built-in bytes.
+        let missing = "no/such/dir/tokenizer.json";
+        let t = Tokenizer::for_profile(&smollm2_spec(Some(missing), SMOLLM2_SHA256), None).unwrap();
+        assert_eq!(t.vocab_size(), 49152);
+        let ids = t.encode("Hello, world!");
+        assert_eq!(t.decode(&ids).unwrap(), "Hello, world!");
+        // No path recorded at all: the same.
+        assert!(Tokenizer::for_profile(&smollm2_spec(None, SMOLLM2_SHA256), None).is_ok());
+        // Another tokenizer whose file is missing is still an error naming the file.
+        let other = "0".repeat(64);
+        let e = Tokenizer::for_profile(&smollm2_spec(Some(missing), &other), None)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains(missing), "{e}");
+        assert!(matches!(
+            Tokenizer::for_profile(&smollm2_spec(None, &other), None),
+            Err(TokenizeError::MissingFile { .. })
+        ));
+        // An explicit file is never replaced by the built-in one.
+        let e = Tokenizer::for_profile(
+            &smollm2_spec(None, SMOLLM2_SHA256),
+            Some(Path::new(missing)),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains(missing), "{e}");
+    }
 
     #[test]
     fn tokenizer_is_send_sync() {
