@@ -534,6 +534,7 @@ fn describe(spec: &TokenizerSpec) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
