@@ -453,40 +453,54 @@ fn bench_serving_json() {
     }
 }
 
-/// The README's main job: the real student of issue 13 (fine-tuned on 400 green-watermarked
-/// SmolLM2 answers) and its control, scanned with the experiment's public key. The figures are
-/// the ones docs/real-distillation.md reports (the scan is deterministic); the same key finds
-/// the teacher's served answers overwhelmingly, so the null is the student's, not the key's.
-#[test]
-fn readme_main_job_scans_the_real_student_and_states_its_verdict() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/real-distill");
-    let profile = root.join("PUBLIC-EXPERIMENT-KEY.green.profile.json");
-    let d = tmp("readme-real");
-    let out = d.join("out");
+/// Scans `testdata/DIR/suspect.jsonl` beside its `control.jsonl` with `PROFILE` as the README's
+/// main job does (`extra` flags added), writing both reports under `out`; returns the process
+/// output and the JSON report.
+fn scan_with_control(
+    dir: &str,
+    profile: &str,
+    extra: &[&str],
+    out: &Path,
+) -> (Output, serde_json::Value) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(dir);
     let o = run(
         bin()
             .arg("scan")
             .arg(root.join("suspect.jsonl"))
             .arg("--control")
             .arg(root.join("control.jsonl"))
-            .arg("--prompt-field")
-            .arg("prompt")
+            .args(extra)
             .arg("--profile")
-            .arg(&profile)
+            .arg(root.join(profile))
             .arg("--out")
             .arg(out.join("report.json"))
             .arg("--html")
             .arg(out.join("report.html")),
         None,
     );
+    let v = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    assert!(out.join("report.html").exists());
+    (o, v)
+}
+
+/// The README's main job: the real student of issue 13 (fine-tuned on 400 green-watermarked
+/// SmolLM2 answers) and its control, scanned with the experiment's public key. The figures are
+/// the ones docs/real-distillation.md reports (the scan is deterministic); the same key finds
+/// the teacher's served answers overwhelmingly, so the null is the student's, not the key's.
+#[test]
+fn readme_main_job_scans_the_real_student_and_states_its_verdict() {
+    let profile = "PUBLIC-EXPERIMENT-KEY.green.profile.json";
+    let out = tmp("readme-real").join("out");
+    let (o, v) = scan_with_control("real-distill", profile, &["--prompt-field", "prompt"], &out);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("verdict: not_watermarked"),
         "{}",
         stdout(&o)
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let c = &v["corpus"];
     assert_eq!(c["verdict"], "not_watermarked");
     assert_eq!(c["records_scored"], 240, "{c}");
@@ -498,18 +512,14 @@ fn readme_main_job_scans_the_real_student_and_states_its_verdict() {
     let control = &v["control"]["corpus"];
     assert_eq!(control["verdict"], "not_watermarked");
     assert_eq!(control["scored_tokens"], 44623, "{control}");
-    assert!(out.join("report.html").exists());
 
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/real-distill");
     let o = run(
         bin()
             .arg("scan")
             .arg(root.join("served.jsonl"))
-            .arg("--prompt-field")
-            .arg("prompt")
-            .arg("--profile")
-            .arg(&profile)
-            .arg("--json")
-            .arg("--quiet"),
+            .args(["--prompt-field", "prompt", "--json", "--quiet", "--profile"])
+            .arg(root.join(profile)),
         None,
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -522,34 +532,16 @@ fn readme_main_job_scans_the_real_student_and_states_its_verdict() {
     );
 }
 
-/// The simulated demo (the README's "what a caught student looks like"): a student that did learn the mark.
+/// The simulated demo (the README's "what a caught student looks like"): a student that did
+/// learn the mark; its reports go to a folder that does not exist yet.
 #[test]
 fn simulated_demo_scans_into_a_new_output_folder() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/demo");
-    let d = tmp("readme");
-    let out = d.join("out/nested");
-    let o = run(
-        bin()
-            .arg("scan")
-            .arg(root.join("suspect.jsonl"))
-            .arg("--control")
-            .arg(root.join("control.jsonl"))
-            .arg("--profile")
-            .arg(root.join("PUBLIC-DEMO-KEY.profile.json"))
-            .arg("--out")
-            .arg(out.join("report.json"))
-            .arg("--html")
-            .arg(out.join("report.html"))
-            .arg("--quiet"),
-        None,
-    );
+    let out = tmp("readme").join("out/nested");
+    let (o, v) = scan_with_control("demo", "PUBLIC-DEMO-KEY.profile.json", &["--quiet"], &out);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(v["corpus"]["verdict"], "watermarked");
     assert!(v["corpus"]["log10_p"].as_f64().unwrap() < -12.0);
     let control = &v["control"]["corpus"];
     assert_eq!(control["verdict"], "not_watermarked");
     assert!(control["p_value"].as_f64().unwrap() > 1e-3, "{control}");
-    assert!(out.join("report.html").exists());
 }
