@@ -257,28 +257,26 @@ impl Tokenizer {
                 vocab_size,
                 path,
             } => {
+                // The recorded path is a hint relative to where the profile was made (the
+                // repository root for the shipped extract). When it is absent or not there and
+                // the profile names the built-in SmolLM2 tokenizer, use the built-in bytes: same
+                // identity, so the profile works from any directory. A file given explicitly is
+                // always the one loaded.
+                if path_override.is_none()
+                    && sha256.eq_ignore_ascii_case(SMOLLM2_SHA256)
+                    && path.as_deref().is_none_or(|p| !Path::new(p).exists())
+                {
+                    return Tokenizer::smollm2(Path::new(path.as_deref().unwrap_or(SMOLLM2_PATH)));
+                }
                 let file: PathBuf = match (path_override, path) {
                     (Some(p), _) => p.to_path_buf(),
                     (None, Some(p)) => PathBuf::from(p),
-                    (None, None) if sha256.eq_ignore_ascii_case(SMOLLM2_SHA256) => {
-                        return Tokenizer::smollm2(Path::new(SMOLLM2_PATH));
-                    }
                     (None, None) => {
                         return Err(TokenizeError::MissingFile {
                             expected: describe(spec),
                         })
                     }
                 };
-                // The recorded path is a hint relative to where the profile was made (the
-                // repository root for the shipped extract). When it is not there and the
-                // profile names the built-in SmolLM2 tokenizer, use the built-in bytes: same
-                // identity, so the profile works from any directory.
-                if path_override.is_none()
-                    && !file.exists()
-                    && sha256.eq_ignore_ascii_case(SMOLLM2_SHA256)
-                {
-                    return Tokenizer::smollm2(&file);
-                }
                 let tok = Tokenizer::from_file(&file)?;
                 let found = tok.spec();
                 let ok = match &found {
