@@ -151,13 +151,17 @@ fn the_readme_tea_answer_gets_a_verdict_with_its_p_value() {
         .args(["--prompt", "How do I make tea?", "--max-tokens", "200"])
         .output()
         .unwrap());
-    assert!(text.to_lowercase().contains("tea"), "{text}");
+    // The key is fresh (random) on every run and the watermark steers which words come out, so
+    // no word of the answer is pinned here (one CI run's answer never said "tea"); the answer
+    // must only be long enough for its p-value to mean something.
+    assert!(text.split_whitespace().count() >= 40, "{text}");
     let t = d.join("tea.txt");
     std::fs::write(&t, &text).unwrap();
     let (code, v) = check_json(&t, &profile, &[]);
     assert!(matches!(code, Some(0) | Some(1)), "{v}");
     let lp = v["log10_p"].as_f64().unwrap();
     assert_eq!(code == Some(0), lp <= -6.0, "{v}");
+    assert!(v["scored_tokens"].as_u64().unwrap() >= 50, "{v}");
     // --prompt TEXT: pairs whose context occurs in the prompt are not scored. A prompt made of the
     // answer's own first sentence must remove scored pairs; the same prompt from a file agrees.
     let head: String = text.chars().take(120).collect();
