@@ -52,15 +52,23 @@ fn ok(o: &Output) -> String {
 }
 
 /// A profile bound to the model and accounts; returns (profile, accounts file, keys by name).
+///
+/// The master key is fixed (as `keygen --model` would bind it: the model's tokenizer, default
+/// green scheme, width 2), so the watermark on every seeded answer, and with it each detection
+/// strength asserted below, is the same on every run; `keygen --model` itself is tested in
+/// tests/real_model.rs.
 fn setup(d: &Path, model: &Path, names: &[&str]) -> (PathBuf, PathBuf, Vec<String>) {
     let profile = d.join("key.json");
-    ok(&bin()
-        .args(["keygen", "--out"])
-        .arg(&profile)
-        .arg("--model")
-        .arg(model)
-        .output()
-        .unwrap());
+    let spec = provmark_model::profile_tokenizer_spec(model).unwrap();
+    provmark_core::Profile::from_secret(
+        provmark_core::SecretKey::from_bytes([11; 32]),
+        provmark_core::Scheme::DEFAULT_GREEN,
+        2,
+        spec,
+    )
+    .unwrap()
+    .save_new(&profile)
+    .unwrap();
     let accounts = d.join("accounts.json");
     let keys = names.iter().map(|n| add_account(&accounts, n)).collect();
     (profile, accounts, keys)
